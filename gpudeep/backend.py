@@ -1,0 +1,239 @@
+"""The backend shim: picks the array library once, at the entry point.
+
+``get_backend`` returns a :class:`Backend` whose ``xp`` is the array namespace
+(NumPy, CuPy, or ``array_api_strict`` for portability tests). The math is
+written against ``xp`` only, so the same lines run on every backend.
+Importing this module never imports CuPy; only asking for it does.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import NamedTuple
+
+import numpy as np
+
+ENV_VAR = "GPUDEEP_BACKEND"
+BACKEND_NAMES = ("auto", "numpy", "cupy", "array_api_strict")
+DTYPES = ("float32", "float64")
+CUPY_FIX = (
+    "install CuPy for your CUDA version (pip install 'gpudeep[cuda12]' or "
+    "'gpudeep[cuda13]'), check that `nvidia-smi` sees the GPU and the driver is recent "
+    "enough, and in Docker start the container with `docker run --gpus all`"
+)
+
+log = logging.getLogger("gpudeep")
+
+
+class BackendUnavailableError(RuntimeError):
+    """The backend asked for cannot run here; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array library, resolved once and passed along.
+
+    name: "numpy", "cupy" or "array_api_strict".
+    xp: the array namespace the math is written against.
+    device: the device new arrays are placed on (None: the library's current one).
+    description: the hardware in words, e.g. "CPU" or "NVIDIA H200, 139.8 GiB".
+    reason: why this backend was chosen.
+    """
+
+    name: str
+    xp: ModuleType
+    device: object
+    description: str
+    reason: str
+    _to_numpy: Callable[[object], np.ndarray] = field(repr=False, compare=False)
+    _synchronize: Callable[[], None] = field(repr=False, compare=False, default=lambda: None)
+
+    def dtype(self, name: str):
+        """The backend's dtype object for "float32" or "float64"."""
+        if name not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {name!r}")
+        return getattr(self.xp, name)
+
+    def asarray(self, data, dtype: str | None = None):
+        """Host data (a NumPy array, list or scalar) or an array of this backend, on this backend.
+
+        Arrays of another device library are refused with a ``TypeError``:
+        nothing converts between backends silently (use ``to_numpy`` first).
+        """
+        source = array_library(data)
+        if source not in (self.name, "numpy", None):
+            raise TypeError(
+                f"cannot place a {source} array on the {self.name} backend; "
+                f"convert it explicitly with the {source} backend's to_numpy() first"
+            )
+        dtype = None if dtype is None else self.dtype(dtype)
+        if self.name == "cupy":
+            return self.xp.asarray(data, dtype=dtype)
+        return self.xp.asarray(data, dtype=dtype, device=self.device)
+
+    def to_numpy(self, array) -> np.ndarray:
+        """A host NumPy copy (or view, on the numpy backend) of an array of this backend."""
+        library = array_library(array)
+        if library != self.name:
+            raise TypeError(f"to_numpy of the {self.name} backend got a {library} array; use that backend's to_numpy")
+        return self._to_numpy(array)
+
+    def synchronize(self) -> None:
+        """Wait until the device has finished all queued work (a no-op on the CPU)."""
+        self._synchronize()
+
+
+def array_library(array) -> str | None:
+    """The library an array belongs to ("numpy", "cupy", ...), or None for plain Python data."""
+    library = type(array).__module__.partition(".")[0]
+    if library in ("builtins", ""):
+        return None
+    return "numpy" if library == "numpy" else library
+
+
+def check_same_backend(**arrays) -> None:
+    """Raise ``TypeError`` naming both sides when the arrays come from two backends.
+
+    Keyword names are used in the message, e.g. ``check_same_backend(X=X, W1=W)``.
+    """
+    first_name, first_library = None, None
+    for name, array in arrays.items():
+        library = array_library(array)
+        if first_library is None:
+            first_name, first_library = name, library
+        elif library != first_library:
+            raise TypeError(
+                f"arrays from two backends mixed in one call: {first_name} is a "
+                f"{first_library} array but {name} is a {library} array; move both to one "
+                f"backend with backend.asarray(...) (or backend.to_numpy(...) to come back to the host)"
+            )
+
+
+def get_backend(name: str | None = None, device=None) -> Backend:
+    """Resolve the array backend.
+
+    Precedence: the ``name`` argument, then the ``GPUDEEP_BACKEND`` environment
+    variable, then "auto". "auto" uses CuPy only when it imports, sees a GPU and
+    passes a smoke test; otherwise NumPy, logging one line with the reason.
+    ``device`` picks a GPU index for "cupy" or a device name for "array_api_strict".
+    """
+    if name is None:
+        name = os.environ.get(ENV_VAR) or "auto"
+        origin = f"from {ENV_VAR}={name}" if os.environ.get(ENV_VAR) else "by default"
+    else:
+        origin = "as requested"
+    name = name.strip().lower()
+    if name not in BACKEND_NAMES:
+        raise ValueError(
+            f"unknown backend {name!r}; valid backends are {', '.join(BACKEND_NAMES)} "
+            f"(set by argument or the {ENV_VAR} environment variable)"
+        )
+    if name == "numpy":
+        return _numpy_backend(f"numpy {origin}")
+    if name == "array_api_strict":
+        return _strict_backend(device, f"array_api_strict {origin}")
+    index = 0 if device is None else int(device)
+    probe = _probe_cupy(index)
+    if name == "cupy":
+        if probe.cupy is None:
+            raise BackendUnavailableError(f"the cupy backend cannot run: {probe.reason}. To fix: {CUPY_FIX}")
+        return _cupy_backend(probe.cupy, index, f"cupy {origin}: {probe.reason}")
+    if probe.cupy is None:
+        # Without CuPy the CPU is the expected choice; CuPy that fails to run deserves a warning.
+        level = logging.WARNING if probe.installed else logging.INFO
+        log.log(level, "gpudeep: using numpy: %s", probe.reason)
+        return _numpy_backend(f"auto chose numpy: {probe.reason}")
+    return _cupy_backend(probe.cupy, index, f"auto chose cupy: {probe.reason}")
+
+
+def _numpy_backend(reason: str) -> Backend:
+    return Backend("numpy", np, "cpu", "CPU", reason, _to_numpy=np.asarray)
+
+
+def _strict_backend(device, reason: str) -> Backend:
+    import array_api_strict as xps
+
+    device = xps.Device(device or "CPU_DEVICE")
+    cpu = xps.Device("CPU_DEVICE")
+    return Backend(
+        "array_api_strict", xps, device, f"array_api_strict {device}", reason,
+        _to_numpy=lambda a: np.asarray(a.to_device(cpu)),
+    )
+
+
+def _cupy_backend(cupy: ModuleType, index: int, reason: str) -> Backend:
+    gpu = cupy.cuda.Device(index)
+    gpu.use()
+    props = cupy.cuda.runtime.getDeviceProperties(index)
+    gpu_name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    description = f"GPU {index}: {gpu_name}, {props['totalGlobalMem'] / 2**30:.1f} GiB"
+    return Backend(
+        "cupy", cupy, gpu, description, reason,
+        _to_numpy=cupy.asnumpy, _synchronize=lambda: cupy.cuda.get_current_stream().synchronize(),
+    )
+
+
+class CupyProbe(NamedTuple):
+    cupy: ModuleType | None  # the module when it can run, else None
+    reason: str  # what the probe found, in words
+    installed: bool  # whether CuPy could be imported at all
+
+
+@functools.lru_cache(maxsize=None)
+def _probe_cupy(index: int = 0) -> CupyProbe:
+    """Whether CuPy imports, sees GPU ``index`` and passes a smoke test; every failure becomes a reason."""
+    try:
+        cupy = importlib.import_module("cupy")
+    except ImportError as error:
+        return CupyProbe(None, f"CuPy is not installed ({error})", False)
+    except Exception as error:  # a broken install raises all sorts of errors at import
+        return CupyProbe(None, f"CuPy is installed but fails to import: {type(error).__name__}: {error}", True)
+    version = getattr(cupy, "__version__", "?")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:
+        return CupyProbe(None, f"CuPy {version} is installed but finds no usable GPU: {type(error).__name__}: {error}", True)
+    if count <= index:
+        return CupyProbe(None, f"CuPy {version} is installed but sees {count} GPU(s), so there is no GPU {index}", True)
+    try:
+        with cupy.cuda.Device(index):
+            a = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
+            total = float(cupy.sum(a @ a.T))  # [[5, 14], [14, 50]] sums to 83
+    except Exception as error:
+        return CupyProbe(None, f"CuPy {version} is installed but its smoke test failed on GPU {index}: {type(error).__name__}: {error}", True)
+    if total != 83.0:
+        return CupyProbe(None, f"CuPy {version} is installed but its smoke test gave {total} instead of 83 on GPU {index}", True)
+    return CupyProbe(cupy, f"CuPy {version} passed its smoke test on GPU {index}", True)
+
+
+def describe(backend: Backend) -> list[str]:
+    """Lines for ``gpudeep info``: the backend, why it was chosen, versions and the device."""
+    lines = [
+        f"backend:  {backend.name}",
+        f"reason:   {backend.reason}",
+        f"device:   {backend.description}",
+        f"numpy:    {np.__version__}",
+    ]
+    try:
+        cupy = importlib.import_module("cupy")
+        lines.append(f"cupy:     {cupy.__version__}")
+        runtime = cupy.cuda.runtime
+        driver = runtime.driverGetVersion()
+        lines.append(f"cuda:     runtime {_cuda_version(runtime.runtimeGetVersion())}, "
+                     f"driver {_cuda_version(driver) if driver else 'not found'}")
+    except ImportError:
+        lines.append("cupy:     not installed")
+    except Exception as error:
+        lines.append(f"cuda:     unavailable ({type(error).__name__}: {error})")
+    return lines
+
+
+def _cuda_version(number: int) -> str:
+    """CUDA's version integer (12090) in words ("12.9")."""
+    return f"{number // 1000}.{number % 1000 // 10}"

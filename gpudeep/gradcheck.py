@@ -1,0 +1,107 @@
+"""Numerical gradient check: central differences in float64 against ``backward``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import Backend
+from .network import Architecture, backward, compute_cost, forward, init_parameters
+
+DEFAULT_TOLERANCE = 1e-7
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """Relative error ‖numerical - analytic‖ / (‖numerical‖ + ‖analytic‖) per gradient.
+
+    errors: [("dW[1]", error), ("db[1]", error), ..., ("db[L]", error)].
+    """
+
+    errors: list[tuple[str, float]]
+
+    @property
+    def max_error(self) -> float:
+        return max(error for _, error in self.errors)
+
+    def passed(self, tolerance: float = DEFAULT_TOLERANCE) -> bool:
+        return self.max_error <= tolerance
+
+    def __str__(self) -> str:
+        rows = [f"{name:>8}  {error:.3e}" for name, error in self.errors]
+        return "\n".join(["gradient  relative error", *rows, f"{'max':>8}  {self.max_error:.3e}"])
+
+
+def relative_error(numerical: np.ndarray, analytic: np.ndarray) -> float:
+    """‖numerical - analytic‖ / (‖numerical‖ + ‖analytic‖), and 0 when both are zero."""
+    scale = np.linalg.norm(numerical) + np.linalg.norm(analytic)
+    return 0.0 if scale == 0 else float(np.linalg.norm(numerical - analytic) / scale)
+
+
+def gradient_check(backend: Backend, arch: Architecture, params, X, Y, *, epsilon: float = 1e-5) -> GradientCheck:
+    """Compare ``backward`` with (J(θ + ε) - J(θ - ε)) / 2ε for every parameter.
+
+    Runs in float64 on copies of ``params``, ``X`` ``(n[0], m)`` and ``Y`` ``(n[L], m)``,
+    which may be of any dtype on ``backend``; the caller's arrays are left untouched.
+    Where a ReLU input Z is exactly 0 the derivative is undefined and the check
+    fails there; zero biases behind a layer that is dead for some sample do that,
+    which is why ``check_architecture`` draws nonzero biases.
+    """
+    xp = backend.xp
+    params = [(xp.astype(W, xp.float64), xp.astype(b, xp.float64)) for W, b in params]
+    X, Y = xp.astype(X, xp.float64), xp.astype(Y, xp.float64)
+
+    def cost() -> float:
+        return float(backend.to_numpy(compute_cost(xp, arch, forward(xp, arch, params, X), Y)))
+
+    grads = backward(xp, arch, params, forward(xp, arch, params, X), Y)
+    errors = []
+    for l, ((W, b), (dW, db)) in enumerate(zip(params, grads), start=1):
+        for name, P, dP in ((f"dW[{l}]", W, dW), (f"db[{l}]", b, db)):
+            numerical = _numerical_gradient(backend, P, cost, epsilon)
+            errors.append((name, relative_error(numerical, backend.to_numpy(dP))))
+    return GradientCheck(errors)
+
+
+def _numerical_gradient(backend: Backend, P, cost, epsilon: float) -> np.ndarray:
+    """Central differences of ``cost()`` with respect to each element of ``P``, which is perturbed in place."""
+    original = backend.to_numpy(P).copy()
+    gradient = np.empty_like(original)
+    for index in np.ndindex(original.shape):
+        P[index] = float(original[index]) + epsilon
+        cost_plus = cost()
+        P[index] = float(original[index]) - epsilon
+        cost_minus = cost()
+        P[index] = float(original[index])
+        gradient[index] = (cost_plus - cost_minus) / (2 * epsilon)
+    return gradient
+
+
+def check_architecture(arch: Architecture, backend: Backend, *, m: int = 5, rng=None) -> GradientCheck:
+    """``gradient_check`` of ``arch`` at random He weights, nonzero biases and a random problem of m samples."""
+    rng = np.random.default_rng(rng)
+    params = [
+        (W, backend.asarray(rng.normal(0.0, 0.5, size=b.shape), "float64"))
+        for W, b in init_parameters(arch, backend, init="he", dtype="float64", rng=rng)
+    ]
+    X, Y = random_problem(arch, m, rng)
+    return gradient_check(backend, arch, params, backend.asarray(X, "float64"), backend.asarray(Y, "float64"))
+
+
+def random_problem(arch: Architecture, m: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    """Host data for a check: X ``(n[0], m)`` standard normal, Y ``(n[L], m)`` suited to the loss.
+
+    Binary cross-entropy gets 0/1 labels, categorical cross-entropy one-hot
+    columns, mean squared error real targets.
+    """
+    rng = np.random.default_rng(rng)
+    n_x, n_y = arch.layer_sizes[0], arch.layer_sizes[-1]
+    X = rng.standard_normal((n_x, m))
+    if arch.loss == "binary_cross_entropy":
+        Y = rng.integers(0, 2, size=(n_y, m)).astype(np.float64)
+    elif arch.loss == "categorical_cross_entropy":
+        Y = np.eye(n_y)[:, rng.integers(0, n_y, size=m)]
+    else:
+        Y = rng.standard_normal((n_y, m))
+    return X, Y

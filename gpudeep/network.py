@@ -1,0 +1,173 @@
+"""The L-layer network: init_parameters, forward, backward, update.
+
+Layout is the math's: X is ``(n[0], m)`` with one sample per column,
+W[l] is ``(n[l], n[l-1])`` and b[l] is ``(n[l], 1)``.
+
+    forward    Z[l] = W[l]·A[l-1] + b[l]          A[l] = g[l](Z[l])       A[0] = X
+    backward   dZ[L] = (A[L] - Y) / m
+               dW[l] = dZ[l]·A[l-1]ᵀ              db[l] = Σ dZ[l]  (over samples)
+               dZ[l-1] = W[l]ᵀ·dZ[l] ∗ g'[l-1](Z[l-1])
+    update     W[l] -= α·dW[l]                    b[l] -= α·db[l]
+
+Parameters and gradients are lists of per-layer pairs: ``params[l - 1]`` is
+``(W[l], b[l])`` and ``grads[l - 1]`` is ``(dW[l], db[l])``. Every math
+function takes the array namespace ``xp`` of a resolved backend first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .backend import Backend, check_same_backend
+from .initializers import get_initializer
+from .losses import Loss, check_pair, get_loss, output_delta
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The shape of a network: units per layer, activation per layer, and the loss.
+
+    layer_sizes: n[0], n[1], ..., n[L] (n[0] is the number of input features).
+    activations: the names of g[1], ..., g[L].
+    loss: the loss name; it fixes g[L] (see ``gpudeep.losses``).
+    """
+
+    layer_sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str
+
+    def __post_init__(self):
+        sizes, names = tuple(self.layer_sizes), tuple(self.activations)
+        if len(sizes) < 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in sizes):
+            raise ValueError(
+                f"layer_sizes must list at least two positive integers, n[0] (features) to n[L] "
+                f"(outputs), got {list(self.layer_sizes)}"
+            )
+        if len(names) != len(sizes) - 1:
+            raise ValueError(
+                f"activations must name one activation per layer ({len(sizes) - 1} for "
+                f"layer_sizes {list(sizes)}), got {len(names)}: {list(names)}"
+            )
+        resolved = tuple(get_activation(name) for name in names)
+        for l, g in enumerate(resolved[:-1], start=1):
+            if not g.hidden_ok:
+                raise ValueError(f"activation {g.name!r} can only be used on the output layer, not on layer {l}")
+        loss = get_loss(self.loss)
+        check_pair(names[-1], loss)
+        object.__setattr__(self, "layer_sizes", tuple(int(n) for n in sizes))
+        object.__setattr__(self, "activations", names)
+        object.__setattr__(self, "_g", resolved)
+        object.__setattr__(self, "_loss", loss)
+
+    @classmethod
+    def build(cls, layer_sizes, hidden: str = "relu", loss: str = "binary_cross_entropy") -> Architecture:
+        """``hidden`` on every hidden layer, and the output activation that ``loss`` is fused with."""
+        output = get_loss(loss).output_activation
+        return cls(tuple(layer_sizes), (hidden,) * (len(layer_sizes) - 2) + (output,), loss)
+
+    @property
+    def L(self) -> int:
+        """The number of layers with parameters (the input layer is not counted)."""
+        return len(self.layer_sizes) - 1
+
+    def g(self, l: int) -> Activation:
+        """The activation g[l] of layer l, for l = 1..L."""
+        return self._g[l - 1]
+
+    @property
+    def loss_function(self) -> Loss:
+        """The resolved loss."""
+        return self._loss
+
+
+@dataclass
+class Cache:
+    """Z[l] and A[l] of one forward pass, indexed by layer: A[0] = X and Z[0] is None."""
+
+    Z: list
+    A: list
+
+
+def init_parameters(arch: Architecture, backend: Backend, *, init: str = "he", dtype: str = "float32", rng=None):
+    """[(W[1], b[1]), ..., (W[L], b[L])] on ``backend``.
+
+    Weights come from ``init`` drawn on the host from ``numpy.random.default_rng(rng)``
+    (``rng`` is a seed or a Generator), so a seed gives the same start on every backend;
+    biases are zero.
+    """
+    initializer = get_initializer(init)
+    rng = np.random.default_rng(rng)
+    params = []
+    for n_prev, n in zip(arch.layer_sizes[:-1], arch.layer_sizes[1:]):
+        W = backend.asarray(initializer(rng, n, n_prev), dtype)
+        b = backend.asarray(np.zeros((n, 1)), dtype)
+        params.append((W, b))
+    return params
+
+
+def forward(xp, arch: Architecture, params, X) -> Cache:
+    """Z[l] = W[l]·A[l-1] + b[l] and A[l] = g[l](Z[l]) for l = 1..L, from A[0] = X of shape (n[0], m)."""
+    W1 = params[0][0]
+    check_same_backend(X=X, W1=W1)
+    if len(X.shape) != 2 or X.shape[0] != arch.layer_sizes[0]:
+        raise ValueError(
+            f"X must have shape (n[0], m) = ({arch.layer_sizes[0]}, m), one sample per column, "
+            f"got {tuple(X.shape)}"
+        )
+    if X.dtype != W1.dtype:
+        raise TypeError(f"X has dtype {X.dtype} but the parameters are {W1.dtype}; convert X with backend.asarray(X, dtype)")
+    Z, A = [None], [X]
+    for l, (W, b) in enumerate(params, start=1):
+        Z.append(W @ A[l - 1] + b)  # Z[l] = W[l]·A[l-1] + b[l]
+        A.append(arch.g(l).forward(xp, Z[l]))  # A[l] = g[l](Z[l])
+    return Cache(Z, A)
+
+
+def compute_cost(xp, arch: Architecture, cache: Cache, Y):
+    """The loss J(A[L], Y) as a 0-d array on the device; Y has the shape of A[L], (n[L], m)."""
+    _check_targets(arch, cache, Y)
+    L = arch.L
+    return arch.loss_function.cost(xp, cache.Z[L], cache.A[L], Y)
+
+
+def backward(xp, arch: Architecture, params, cache: Cache, Y):
+    """[(dW[1], db[1]), ..., (dW[L], db[L])] of the cost, from the forward ``cache``.
+
+    Starts from the fused dZ[L] = (A[L] - Y) / m and skips dA[0]: the input needs no gradient.
+    """
+    _check_targets(arch, cache, Y)
+    L = arch.L
+    grads = [None] * L
+    dZ = output_delta(xp, cache.A[L], Y)  # dZ[L] = (A[L] - Y) / m
+    for l in range(L, 0, -1):
+        W, _ = params[l - 1]
+        dW = dZ @ cache.A[l - 1].T  # dW[l] = dZ[l]·A[l-1]ᵀ
+        db = xp.sum(dZ, axis=1, keepdims=True)  # db[l] = Σ dZ[l] over samples
+        grads[l - 1] = (dW, db)
+        if l > 1:  # dZ[l-1] = W[l]ᵀ·dZ[l] ∗ g'[l-1](Z[l-1]); the input layer needs no dA[0]
+            dZ = (W.T @ dZ) * arch.g(l - 1).derivative(xp, cache.Z[l - 1], cache.A[l - 1])
+    return grads
+
+
+def update(params, grads, learning_rate: float) -> None:
+    """Gradient descent, in place: W[l] -= α·dW[l] and b[l] -= α·db[l] for every layer."""
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
+        math.isfinite(learning_rate) and learning_rate > 0
+    ):
+        raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
+    for (W, b), (dW, db) in zip(params, grads, strict=True):
+        W -= learning_rate * dW  # W[l] -= α·dW[l]
+        b -= learning_rate * db  # b[l] -= α·db[l]
+
+
+def _check_targets(arch: Architecture, cache: Cache, Y) -> None:
+    AL = cache.A[arch.L]
+    check_same_backend(A_L=AL, Y=Y)
+    if tuple(Y.shape) != tuple(AL.shape):
+        raise ValueError(f"Y must have the shape of A[L], (n[L], m) = {tuple(AL.shape)}, got {tuple(Y.shape)}")
+    if Y.dtype != AL.dtype:
+        raise TypeError(f"Y has dtype {Y.dtype} but A[L] is {AL.dtype}; convert Y with backend.asarray(Y, dtype)")
