@@ -60,8 +60,10 @@ class Backend:
             raise ValueError(f"dtype must be one of {DTYPES}, got {name!r}")
         return getattr(self.xp, name)
 
-    def asarray(self, data, dtype: str | None = None):
+    def asarray(self, data, dtype=None):
         """Host data (a NumPy array, list or scalar) or an array of this backend, on this backend.
+
+        ``dtype`` is "float32", "float64", one of this backend's dtype objects, or None to keep it.
 
         Arrays of another device library are refused with a ``TypeError``:
         nothing converts between backends silently (use ``to_numpy`` first).
@@ -72,7 +74,8 @@ class Backend:
                 f"cannot place a {source} array on the {self.name} backend; "
                 f"convert it explicitly with the {source} backend's to_numpy() first"
             )
-        dtype = None if dtype is None else self.dtype(dtype)
+        if isinstance(dtype, str):
+            dtype = self.dtype(dtype)
         if self.name == "cupy":
             return self.xp.asarray(data, dtype=dtype)
         return self.xp.asarray(data, dtype=dtype, device=self.device)

@@ -50,8 +50,8 @@ def train(backend: Backend, arch: Architecture, X, Y, *, init: str, learning_rat
 
 def accuracy(backend: Backend, arch: Architecture, params, X, Y) -> float:
     """Share of samples whose output, thresholded at 0.5, equals the 0/1 label Y ``(1, m)``."""
-    dtype = str(params[0][0].dtype)
-    A_L = backend.to_numpy(forward(backend.xp, arch, params, backend.asarray(X, dtype)).A[arch.L])
+    X = backend.asarray(X, params[0][0].dtype)
+    A_L = backend.to_numpy(forward(backend.xp, arch, params, X).A[arch.L])
     return float(np.mean((A_L > 0.5) == (Y > 0.5)))
 
 

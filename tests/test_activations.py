@@ -1,0 +1,84 @@
+"""Each activation against a NumPy reference, and each derivative against central differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from gpudeep.activations import ACTIVATIONS, get_activation, sigmoid, softmax
+
+REFERENCE = {
+    "sigmoid": lambda Z: 1 / (1 + np.exp(-Z)),
+    "relu": lambda Z: np.maximum(Z, 0),
+    "leaky_relu": lambda Z: np.where(Z > 0, Z, 0.01 * Z),
+    "tanh": np.tanh,
+    "identity": lambda Z: Z,
+    "softmax": lambda Z: np.exp(Z) / np.exp(Z).sum(axis=0, keepdims=True),
+}
+HIDDEN = [name for name, g in ACTIVATIONS.items() if g.hidden_ok]
+
+
+def sample_Z(rng=0, shape=(4, 7)):
+    Z = np.random.default_rng(rng).normal(0, 3, size=shape)
+    Z[Z == 0] = 0.5  # keep away from the ReLU kink
+    return Z
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_forward_matches_reference(backend, name):
+    Z = sample_Z()
+    A = get_activation(name).forward(backend.xp, backend.asarray(Z, "float64"))
+    np.testing.assert_allclose(backend.to_numpy(A), REFERENCE[name](Z), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_float32_stays_float32(backend, name):
+    Z = backend.asarray(sample_Z(), "float32")
+    g = get_activation(name)
+    A = g.forward(backend.xp, Z)
+    assert A.dtype == backend.xp.float32
+    if g.hidden_ok:
+        assert g.derivative(backend.xp, Z, A).dtype == backend.xp.float32
+
+
+@pytest.mark.parametrize("name", HIDDEN)
+def test_derivative_matches_central_differences(backend, name):
+    xp, g, eps = backend.xp, get_activation(name), 1e-6
+    Z = sample_Z()
+    A = g.forward(xp, backend.asarray(Z, "float64"))
+    analytic = backend.to_numpy(g.derivative(xp, backend.asarray(Z, "float64"), A))
+    plus = backend.to_numpy(g.forward(xp, backend.asarray(Z + eps, "float64")))
+    minus = backend.to_numpy(g.forward(xp, backend.asarray(Z - eps, "float64")))
+    np.testing.assert_allclose(analytic, (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-9)
+
+
+def test_sigmoid_is_stable_at_huge_logits(backend):
+    Z = backend.asarray([[-1e4, -800.0, -50.0, 0.0, 50.0, 800.0, 1e4]], "float32")
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # no overflow warning on the numpy backend either
+        A = backend.to_numpy(sigmoid(backend.xp, Z))
+    assert np.all(np.isfinite(A))
+    np.testing.assert_allclose(A[0, [0, 3, 6]], [0.0, 0.5, 1.0])
+
+
+def test_softmax_is_stable_at_huge_logits(backend):
+    Z = backend.asarray([[1e4, -1e4], [0.0, -1e4], [-1e4, -1e4]], "float32")
+    A = backend.to_numpy(softmax(backend.xp, Z))
+    np.testing.assert_allclose(A, [[1.0, 1 / 3], [0.0, 1 / 3], [0.0, 1 / 3]], atol=1e-7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, (3, 5), elements=st.floats(-1e4, 1e4)))
+def test_stable_primitives_never_return_nan_or_inf(Z):
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        for name in ("sigmoid", "softmax", "tanh"):
+            assert np.all(np.isfinite(get_activation(name).forward(np, Z)))
+        columns = softmax(np, Z).sum(axis=0)
+    np.testing.assert_allclose(columns, 1.0, rtol=1e-12)
+
+
+def test_unknown_activation_lists_valid_ones():
+    with pytest.raises(ValueError, match="unknown activation 'swish'; valid activations are sigmoid, relu"):
+        get_activation("swish")

@@ -1,0 +1,182 @@
+"""Backend selection, the CuPy probe and its fallback, and the rule against mixing backends."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import gpudeep
+from gpudeep import backend as backend_module
+from gpudeep.backend import BACKEND_NAMES, BackendUnavailableError, check_same_backend, get_backend
+
+
+@pytest.fixture
+def fresh_probe():
+    """Forget cached CuPy probes before and after a test that fakes CuPy."""
+    backend_module._probe_cupy.cache_clear()
+    yield
+    backend_module._probe_cupy.cache_clear()
+
+
+def cupy_is_installed() -> bool:
+    return importlib.util.find_spec("cupy") is not None
+
+
+def fake_cupy(monkeypatch, device_count):
+    """Install a stand-in ``cupy`` whose device count is ``device_count()`` (which may raise)."""
+    runtime = types.SimpleNamespace(getDeviceCount=device_count)
+    module = types.ModuleType("cupy")
+    module.__version__ = "0.0-fake"
+    module.cuda = types.SimpleNamespace(runtime=runtime)
+    monkeypatch.setitem(sys.modules, "cupy", module)
+
+
+def test_argument_beats_environment(monkeypatch):
+    monkeypatch.setenv("GPUDEEP_BACKEND", "cupy")
+    chosen = get_backend("numpy")
+    assert chosen.name == "numpy"
+    assert "as requested" in chosen.reason
+
+
+def test_environment_beats_auto(monkeypatch):
+    monkeypatch.setenv("GPUDEEP_BACKEND", "array_api_strict")
+    chosen = get_backend()
+    assert chosen.name == "array_api_strict"
+    assert "GPUDEEP_BACKEND" in chosen.reason
+
+
+def test_default_is_auto(monkeypatch, fresh_probe):
+    monkeypatch.delenv("GPUDEEP_BACKEND", raising=False)
+    fake_cupy(monkeypatch, lambda: 0)
+    chosen = get_backend()
+    assert chosen.name == "numpy"
+    assert chosen.reason.startswith("auto chose numpy")
+
+
+def test_names_are_case_and_space_insensitive():
+    assert get_backend(" NumPy ").name == "numpy"
+
+
+@pytest.mark.parametrize("name", ["torch", "gpu", ""])
+def test_unknown_name_lists_valid_ones(monkeypatch, name):
+    with pytest.raises(ValueError) as error:
+        get_backend(name or "  ")
+    for valid in BACKEND_NAMES:
+        assert valid in str(error.value)
+
+
+def test_unknown_name_from_environment(monkeypatch):
+    monkeypatch.setenv("GPUDEEP_BACKEND", "tpu")
+    with pytest.raises(ValueError, match="'tpu'.*GPUDEEP_BACKEND"):
+        get_backend()
+
+
+def test_auto_without_cupy_falls_back_with_reason(monkeypatch, fresh_probe, caplog):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+    with caplog.at_level(logging.INFO, logger="gpudeep"):
+        chosen = get_backend("auto")
+    assert chosen.name == "numpy"
+    assert "CuPy is not installed" in chosen.reason
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert "CuPy is not installed" in caplog.records[0].getMessage()
+
+
+def test_auto_with_cupy_but_no_device_warns(monkeypatch, fresh_probe, caplog):
+    def no_driver():
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake_cupy(monkeypatch, no_driver)
+    with caplog.at_level(logging.INFO, logger="gpudeep"):
+        chosen = get_backend("auto")
+    assert chosen.name == "numpy"
+    assert "cudaErrorNoDevice" in chosen.reason
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+
+
+def test_auto_with_zero_devices(monkeypatch, fresh_probe):
+    fake_cupy(monkeypatch, lambda: 0)
+    assert "sees 0 GPU(s)" in get_backend("auto").reason
+
+
+def test_explicit_cupy_without_gpu_says_why_and_how_to_fix(monkeypatch, fresh_probe):
+    fake_cupy(monkeypatch, lambda: 0)
+    with pytest.raises(BackendUnavailableError) as error:
+        get_backend("cupy")
+    message = str(error.value)
+    assert "sees 0 GPU(s)" in message
+    assert "gpudeep[cuda12]" in message and "--gpus all" in message and "driver" in message
+
+
+@pytest.mark.skipif(not cupy_is_installed(), reason="cupy-cuda12x is not installed (CI installs it)")
+def test_real_cupy_without_gpu(fresh_probe, caplog):
+    """With the real CuPy wheel and no usable GPU: auto falls back, cupy raises the documented error."""
+    probe = backend_module._probe_cupy(0)
+    if probe.cupy is not None:
+        pytest.skip("a GPU is present: this test is for machines without one")
+    with caplog.at_level(logging.INFO, logger="gpudeep"):
+        chosen = get_backend("auto")
+    assert chosen.name == "numpy"
+    assert "CuPy" in chosen.reason and "installed" in chosen.reason
+    assert caplog.records and caplog.records[0].levelno == logging.WARNING
+    with pytest.raises(BackendUnavailableError, match=r"cannot run: CuPy .*pip install 'gpudeep\[cuda12\]'"):
+        get_backend("cupy")
+
+
+def test_import_gpudeep_does_not_import_cupy():
+    code = "import sys, gpudeep; gpudeep.get_backend('numpy'); print('cupy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_backend_is_resolved_once_and_carries_reason():
+    chosen = get_backend("numpy")
+    assert chosen.xp is np and chosen.description == "CPU" and chosen.reason
+
+
+def test_mixing_backends_names_both():
+    strict = get_backend("array_api_strict")
+    with pytest.raises(TypeError, match="X is a numpy array but W1 is a array_api_strict array"):
+        check_same_backend(X=np.ones((2, 2)), W1=strict.asarray(np.ones((2, 2))))
+
+
+def test_forward_refuses_mixed_backends():
+    strict = get_backend("array_api_strict")
+    arch = gpudeep.Architecture.build([2, 3, 1])
+    params = gpudeep.init_parameters(arch, strict, rng=0)
+    with pytest.raises(TypeError, match="numpy.*array_api_strict"):
+        gpudeep.forward(strict.xp, arch, params, np.ones((2, 4), dtype=np.float32))
+
+
+def test_asarray_refuses_another_device_library():
+    strict = get_backend("array_api_strict")
+    with pytest.raises(TypeError, match="array_api_strict array on the numpy backend"):
+        get_backend("numpy").asarray(strict.asarray([1.0, 2.0]))
+    with pytest.raises(TypeError, match="got a numpy array"):
+        strict.to_numpy(np.ones(2))
+
+
+def test_asarray_and_to_numpy_round_trip(backend):
+    host = np.arange(6, dtype=np.float64).reshape(2, 3)
+    on_device = backend.asarray(host, "float32")
+    assert on_device.dtype == backend.xp.float32
+    back = backend.to_numpy(on_device)
+    assert isinstance(back, np.ndarray) and back.dtype == np.float32
+    np.testing.assert_array_equal(back, host)
+    backend.synchronize()
+
+
+def test_unknown_dtype(backend):
+    with pytest.raises(ValueError, match="dtype must be one of .*'float16'"):
+        backend.asarray([1.0], "float16")
+
+
+def test_describe_lists_versions():
+    lines = backend_module.describe(get_backend("numpy"))
+    text = "\n".join(lines)
+    assert "backend:  numpy" in text and f"numpy:    {np.__version__}" in text and "cupy:" in text

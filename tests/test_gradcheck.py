@@ -1,0 +1,54 @@
+"""Every analytic gradient agrees with central differences in float64, on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpudeep import activations
+from gpudeep.activations import ACTIVATIONS, Activation
+from gpudeep.gradcheck import GradientCheck, check_architecture, gradient_check, random_problem, relative_error
+from gpudeep.losses import LOSSES
+from gpudeep.network import Architecture, init_parameters
+
+HIDDEN = [name for name, g in ACTIVATIONS.items() if g.hidden_ok]
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+@pytest.mark.parametrize("loss", list(LOSSES))
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_gradients_match_numerical(backend, hidden, loss, depth):
+    sizes = [3] + [4] * (depth - 1) + [3]
+    result = check_architecture(Architecture.build(sizes, hidden=hidden, loss=loss), backend, rng=depth)
+    assert [name for name, _ in result.errors] == [f"d{p}[{l}]" for l in range(1, depth + 1) for p in "Wb"]
+    assert result.max_error <= 1e-7, str(result)
+
+
+def test_a_wrong_derivative_fails_the_check(backend, monkeypatch):
+    """σ' written as σ(1 + σ) instead of σ(1 - σ): the check must catch it."""
+    wrong = Activation("sigmoid", activations.sigmoid, lambda xp, Z, A: A * (1 + A))
+    monkeypatch.setitem(ACTIVATIONS, "sigmoid", wrong)
+    result = check_architecture(Architecture.build([3, 4, 4, 1], hidden="sigmoid"), backend, rng=0)
+    assert not result.passed()
+    assert result.max_error > 1e-2
+    last_layer = dict(result.errors)
+    assert last_layer["dW[3]"] < 1e-7  # the output layer's dZ[L] is fused and still right
+
+
+def test_check_runs_in_float64_on_copies(numpy_backend):
+    arch = Architecture.build([3, 2, 1], hidden="tanh")
+    params = init_parameters(arch, numpy_backend, dtype="float32", rng=0)
+    before = [W.copy() for W, _ in params]
+    X, Y = random_problem(arch, 4, rng=0)
+    result = gradient_check(numpy_backend, arch, params, X.astype(np.float32), Y.astype(np.float32))
+    assert result.passed()
+    assert all(np.array_equal(W, saved) and W.dtype == np.float32 for (W, _), saved in zip(params, before))
+
+
+def test_report_and_relative_error():
+    result = GradientCheck([("dW[1]", 1e-9), ("db[1]", 3e-8)])
+    assert result.max_error == 3e-8 and result.passed() and not result.passed(1e-8)
+    text = str(result)
+    assert "dW[1]  1.000e-09" in text and "max  3.000e-08" in text
+    assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert relative_error(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(np.sqrt(2) / 2)

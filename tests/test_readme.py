@@ -1,0 +1,27 @@
+"""The README's code example and commands stay true."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+CI = (Path(__file__).parents[1] / ".ci" / "run").read_text()
+
+
+def test_example_runs_and_trains():
+    example = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True,
+                            env={"GPUDEEP_BACKEND": "numpy", "PATH": ""})
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.split()[-1]) < 0.1
+
+
+def test_two_setup_commands_open_the_readme_and_ci_runs_the_test_one():
+    commands = re.findall(r"```bash\n(.*?)\n```", README, re.S)[:2]
+    assert commands[0].endswith("gpudeep tutorial")
+    install, test = commands[1].rsplit(" && ", 1)
+    for step in install.split(" && ") + [test]:
+        assert step in CI, f"{step!r} from the README is not what .ci/run does"
