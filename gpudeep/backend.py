@@ -80,6 +80,14 @@ class Backend:
             return self.xp.asarray(data, dtype=dtype)
         return self.xp.asarray(data, dtype=dtype, device=self.device)
 
+    def zeros(self, shape: tuple[int, ...], dtype):
+        """An array of zeros on this backend; ``dtype`` as for ``asarray``."""
+        if isinstance(dtype, str):
+            dtype = self.dtype(dtype)
+        if self.name == "cupy":
+            return self.xp.zeros(shape, dtype=dtype)
+        return self.xp.zeros(shape, dtype=dtype, device=self.device)
+
     def to_numpy(self, array) -> np.ndarray:
         """A host NumPy copy (or view, on the numpy backend) of an array of this backend."""
         library = array_library(array)
@@ -138,10 +146,14 @@ def get_backend(name: str | None = None, device=None) -> Backend:
             f"(set by argument or the {ENV_VAR} environment variable)"
         )
     if name == "numpy":
+        if device not in (None, "cpu"):
+            raise ValueError(f"the numpy backend runs on device 'cpu' only, got device={device!r}")
         return _numpy_backend(f"numpy {origin}")
     if name == "array_api_strict":
         return _strict_backend(device, f"array_api_strict {origin}")
-    index = 0 if device is None else int(device)
+    if device is not None and (isinstance(device, bool) or not isinstance(device, int) or device < 0):
+        raise ValueError(f"device for the {name} backend must be a GPU index (0, 1, ...), got {device!r}")
+    index = device or 0
     probe = _probe_cupy(index)
     if name == "cupy":
         if probe.cupy is None:

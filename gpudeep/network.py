@@ -104,7 +104,7 @@ def init_parameters(arch: Architecture, backend: Backend, *, init: str = "he", d
     params = []
     for n_prev, n in zip(arch.layer_sizes[:-1], arch.layer_sizes[1:]):
         W = backend.asarray(initializer(rng, n, n_prev), dtype)
-        b = backend.asarray(np.zeros((n, 1)), dtype)
+        b = backend.zeros((n, 1), dtype)
         params.append((W, b))
     return params
 

@@ -180,3 +180,17 @@ def test_describe_lists_versions():
     lines = backend_module.describe(get_backend("numpy"))
     text = "\n".join(lines)
     assert "backend:  numpy" in text and f"numpy:    {np.__version__}" in text and "cupy:" in text
+
+
+@pytest.mark.parametrize("name, device", [("numpy", "gpu0"), ("cupy", "device1"), ("auto", -1), ("cupy", True)])
+def test_bad_device(name, device):
+    with pytest.raises(ValueError, match="device"):
+        get_backend(name, device=device)
+
+
+def test_zeros_follow_the_backend_device(backend):
+    zeros = backend.zeros((2, 1), "float32")
+    assert zeros.dtype == backend.xp.float32
+    if backend.name == "array_api_strict":
+        assert zeros.device == backend.device
+    np.testing.assert_array_equal(backend.to_numpy(zeros), np.zeros((2, 1)))
