@@ -200,7 +200,7 @@ class CupyProbe(NamedTuple):
     installed: bool  # whether CuPy could be imported at all
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe_cupy(index: int = 0) -> CupyProbe:
     """Whether CuPy imports, sees GPU ``index`` and passes a smoke test; every failure becomes a reason."""
     try:

@@ -12,7 +12,7 @@ CI = (Path(__file__).parents[1] / ".ci" / "run").read_text()
 
 
 def test_example_runs_and_trains():
-    example = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    example = re.search(r"```python\n(.*?)```", README, re.DOTALL).group(1)
     result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True,
                             env={"GPUDEEP_BACKEND": "numpy", "PATH": ""})
     assert result.returncode == 0, result.stderr
@@ -20,7 +20,7 @@ def test_example_runs_and_trains():
 
 
 def test_two_setup_commands_open_the_readme_and_ci_runs_the_test_one():
-    commands = re.findall(r"```bash\n(.*?)\n```", README, re.S)[:2]
+    commands = re.findall(r"```bash\n(.*?)\n```", README, re.DOTALL)[:2]
     assert commands[0].endswith("gpudeep tutorial")
     install, test = commands[1].rsplit(" && ", 1)
     for step in install.split(" && ") + [test]:
