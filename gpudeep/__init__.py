@@ -1,8 +1,11 @@
 """gpudeep: a deep L-layer neural network whose one set of math runs on NumPy or CuPy."""
 
 from .backend import Backend, BackendUnavailableError, get_backend
+from .estimators import DeepClassifier, DeepRegressor
 from .gradcheck import GradientCheck, gradient_check
+from .io import ModelFormatError, load, save
 from .network import Architecture, Cache, backward, compute_cost, forward, init_parameters, update
+from .training import EarlyStopping, History, TrainingDivergedError
 
 __version__ = "0.1.0"
 
@@ -11,12 +14,20 @@ __all__ = [
     "Backend",
     "BackendUnavailableError",
     "Cache",
+    "DeepClassifier",
+    "DeepRegressor",
+    "EarlyStopping",
     "GradientCheck",
+    "History",
+    "ModelFormatError",
+    "TrainingDivergedError",
     "backward",
     "compute_cost",
     "forward",
     "get_backend",
     "gradient_check",
     "init_parameters",
+    "load",
+    "save",
     "update",
 ]

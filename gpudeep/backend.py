@@ -53,12 +53,24 @@ class Backend:
     reason: str
     _to_numpy: Callable[[object], np.ndarray] = field(repr=False, compare=False)
     _synchronize: Callable[[], None] = field(repr=False, compare=False, default=lambda: None)
+    _device_request: object = field(repr=False, compare=False, default=None)
+
+    def __reduce__(self):
+        """Pickle as the request that resolves it again: modules and devices do not pickle."""
+        return (get_backend, (self.name, self._device_request))
 
     def dtype(self, name: str):
         """The backend's dtype object for "float32" or "float64"."""
         if name not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {name!r}")
         return getattr(self.xp, name)
+
+    def dtype_name(self, array) -> str:
+        """ "float32" or "float64" for an array of this backend; ``TypeError`` for any other dtype."""
+        for name in DTYPES:
+            if array.dtype == self.dtype(name):
+                return name
+        raise TypeError(f"expected a float32 or float64 array, got dtype {array.dtype}")
 
     def asarray(self, data, dtype=None):
         """Host data (a NumPy array, list or scalar) or an array of this backend, on this backend.
@@ -87,6 +99,18 @@ class Backend:
         if self.name == "cupy":
             return self.xp.zeros(shape, dtype=dtype)
         return self.xp.zeros(shape, dtype=dtype, device=self.device)
+
+    def uniform(self, seed: int) -> Callable:
+        """``draw(shape, dtype)`` of arrays uniform on [0, 1) on this backend, seeded from the host.
+
+        CuPy draws on the GPU with its own generator, NumPy and array_api_strict on
+        the host, so for one seed the CPU and GPU draws differ.
+        """
+        if self.name == "cupy":
+            device_rng = self.xp.random.default_rng(seed)
+            return lambda shape, dtype: device_rng.random(shape, dtype=self.dtype(dtype))
+        host_rng = np.random.default_rng(seed)
+        return lambda shape, dtype: self.asarray(host_rng.random(shape, dtype=np.dtype(dtype)))
 
     def to_numpy(self, array) -> np.ndarray:
         """A host NumPy copy (or view, on the numpy backend) of an array of this backend."""
@@ -161,24 +185,29 @@ def get_backend(name: str | None = None, device=None) -> Backend:
         return _cupy_backend(probe.cupy, index, f"cupy {origin}: {probe.reason}")
     if probe.cupy is None:
         # Without CuPy the CPU is the expected choice; CuPy that fails to run deserves a warning.
-        level = logging.WARNING if probe.installed else logging.INFO
-        log.log(level, "gpudeep: using numpy: %s", probe.reason)
+        _log_fallback(probe.reason, logging.WARNING if probe.installed else logging.INFO)
         return _numpy_backend(f"auto chose numpy: {probe.reason}")
     return _cupy_backend(probe.cupy, index, f"auto chose cupy: {probe.reason}")
+
+
+@functools.cache
+def _log_fallback(reason: str, level: int) -> None:
+    """One line per process and reason, however often ``auto`` is resolved."""
+    log.log(level, "gpudeep: using numpy: %s", reason)
 
 
 def _numpy_backend(reason: str) -> Backend:
     return Backend("numpy", np, "cpu", "CPU", reason, _to_numpy=np.asarray)
 
 
-def _strict_backend(device, reason: str) -> Backend:
+def _strict_backend(request, reason: str) -> Backend:
     import array_api_strict as xps
 
-    device = xps.Device(device or "CPU_DEVICE")
+    device = xps.Device(request or "CPU_DEVICE")
     cpu = xps.Device("CPU_DEVICE")
     return Backend(
         "array_api_strict", xps, device, f"array_api_strict {device}", reason,
-        _to_numpy=lambda a: np.asarray(a.to_device(cpu)),
+        _to_numpy=lambda a: np.asarray(a.to_device(cpu)), _device_request=request,
     )
 
 
@@ -191,6 +220,7 @@ def _cupy_backend(cupy: ModuleType, index: int, reason: str) -> Backend:
     return Backend(
         "cupy", cupy, gpu, description, reason,
         _to_numpy=cupy.asnumpy, _synchronize=lambda: cupy.cuda.get_current_stream().synchronize(),
+        _device_request=index,
     )
 
 

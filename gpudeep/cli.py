@@ -6,12 +6,22 @@ Exit codes: 0 success, 1 failure, 2 usage error.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+from sklearn.exceptions import ConvergenceWarning
 
 from . import tutorial
 from .activations import ACTIVATIONS
-from .backend import BACKEND_NAMES, describe, get_backend
+from .backend import BACKEND_NAMES, DTYPES, describe, get_backend
+from .datasets import NAMES, load_dataset, read_csv, split
+from .estimators import DeepClassifier, DeepRegressor
+from .io import load, save
 from .gradcheck import DEFAULT_TOLERANCE, check_architecture
 from .losses import LOSSES
 from .network import Architecture
@@ -44,10 +54,47 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("tutorial", help="the tutorial's network as written, then fixed")
     demo.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     demo.add_argument("--seed", type=int, default=0)
+
+    fit = commands.add_parser("train", help="train on a data set; writes model, metrics and loss curve to a run folder")
+    _data_arguments(fit)
+    fit.add_argument("--backend", choices=BACKEND_NAMES, default=None)
+    fit.add_argument("--layers", type=_layer_sizes, default=[256, 128], help="hidden layer sizes (default 256,128)")
+    fit.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    fit.add_argument("--epochs", type=int, default=60, help="most epochs (default 60; fewer if converged)")
+    fit.add_argument("--batch-size", type=int, default=64)
+    fit.add_argument("--optimizer", default="adam", help="adam, sgd or rmsprop (default adam)")
+    fit.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (default 1e-3)")
+    fit.add_argument("--dropout", type=float, default=0.2, help="dropout rate on hidden layers (default 0.2)")
+    fit.add_argument("--alpha", type=float, default=0.1, help="L2 penalty (default 0.1)")
+    fit.add_argument("--dtype", choices=DTYPES, default="float32")
+    fit.add_argument("--out", type=Path, default=None, help="run folder (default runs/DATASET-TIME)")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = commands.add_parser("evaluate", help="score a saved model on a data set's held-out split")
+    evaluate.add_argument("model", type=Path)
+    _data_arguments(evaluate)
+    evaluate.add_argument("--backend", choices=BACKEND_NAMES, default=None)
+
+    predict = commands.add_parser("predict", help="predict for the rows of a CSV file (header row of feature names)")
+    predict.add_argument("model", type=Path)
+    predict.add_argument("input", type=Path)
+    predict.add_argument("--label", default=None, help="a label column in the CSV to leave out")
+    predict.add_argument("--output", type=Path, default=None, help="write the predictions here instead of stdout")
+    predict.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     return parser
 
 
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="digits",
+                        help=f"{', '.join(NAMES)}, or a .npz (X, y) or .csv file (default digits)")
+    parser.add_argument("--label", default=None, help="label column of a CSV data set (default: the last)")
+    parser.add_argument("--test-size", type=float, default=0.2, help="held-out share (default 0.2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split and of the training (default 0)")
+
+
 def _run(args) -> int:
+    if args.command in COMMANDS:
+        return COMMANDS[args.command](args)
     backend = get_backend(args.backend)
     if args.command == "info":
         print("\n".join(describe(backend)))
@@ -64,16 +111,92 @@ def _run(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
+    X_train, X_test, y_train, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
+    estimator = DeepClassifier if task == "classification" else DeepRegressor
+    model = estimator(
+        hidden_layer_sizes=tuple(args.layers), activation=args.activation, solver=args.optimizer,
+        learning_rate_init=args.lr, max_iter=args.epochs, batch_size=args.batch_size, alpha=args.alpha,
+        dropout=args.dropout, random_state=args.seed, dtype=args.dtype, backend=args.backend,
+        standardize=True, verbose=0 if args.quiet else 1,
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed epoch budget is the CLI's contract
+        model.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    score = model.score(X_test, y_test)
+    metric = "accuracy" if task == "classification" else "r2"
+    name = Path(args.dataset).stem
+    out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    save(model, out / "model.npz")
+    metrics = {
+        "dataset": args.dataset, "task": task, metric: score, "n_train": len(y_train), "n_test": len(y_test),
+        "epochs": model.n_iter_, "train_seconds": round(seconds, 3), "backend": model.backend_.name,
+        "device": model.backend_.description, "loss_curve": model.loss_curve_,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _plot_loss(model.loss_curve_, f"{name}: training loss", out / "loss.png")
+    print(f"{name}: held-out {metric} {score:.4f} on {len(y_test)} samples "
+          f"({model.n_iter_} epochs, {seconds:.1f} s, {model.backend_.name})")
+    print(f"wrote {out}/model.npz, metrics.json, loss.png")
+    return 0
+
+
+def _evaluate(args) -> int:
+    model = load(args.model, backend=args.backend)
+    X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
+    _, X_test, _, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
+    metric = "accuracy" if isinstance(model, DeepClassifier) else "r2"
+    print(f"{Path(args.dataset).stem}: held-out {metric} {model.score(X_test, y_test):.4f} on {len(y_test)} samples")
+    return 0
+
+
+def _predict(args) -> int:
+    model = load(args.model, backend=args.backend)
+    X, _ = read_csv(args.input, label=args.label, has_label=args.label is not None)
+    predictions = model.predict(X)
+    lines = ["prediction", *(str(p) for p in predictions)]
+    if args.output is None:
+        print("\n".join(lines))
+    else:
+        args.output.write_text("\n".join(lines) + "\n")
+        print(f"wrote {len(predictions)} predictions to {args.output}")
+    return 0
+
+
+def _plot_loss(loss_curve: list[float], title: str, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    axes.plot(range(1, len(loss_curve) + 1), loss_curve)
+    axes.set(xlabel="epoch", ylabel="loss", title=title, yscale="log")
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except (ValueError, TypeError, RuntimeError) as error:
+    except (ValueError, TypeError, FileNotFoundError) as error:  # what the user gave is wrong
         if args.debug:
             raise
         print(f"gpudeep: error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, (ValueError, TypeError)) else 1
+        return 2
+    except (RuntimeError, ArithmeticError, OSError) as error:  # the run failed
+        if args.debug:
+            raise
+        print(f"gpudeep: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

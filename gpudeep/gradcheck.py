@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import Backend
-from .network import Architecture, backward, compute_cost, forward, init_parameters
+from .network import Architecture, backward, compute_cost, forward, init_parameters, l2_penalty
 
 DEFAULT_TOLERANCE = 1e-7
 
@@ -39,11 +39,14 @@ def relative_error(numerical: np.ndarray, analytic: np.ndarray) -> float:
     return 0.0 if scale == 0 else float(np.linalg.norm(numerical - analytic) / scale)
 
 
-def gradient_check(backend: Backend, arch: Architecture, params, X, Y, *, epsilon: float = 1e-5) -> GradientCheck:
+def gradient_check(
+    backend: Backend, arch: Architecture, params, X, Y, *, l2: float = 0.0, masks=None, epsilon: float = 1e-5
+) -> GradientCheck:
     """Compare ``backward`` with (J(θ + ε) - J(θ - ε)) / 2ε for every parameter.
 
     Runs in float64 on copies of ``params``, ``X`` ``(n[0], m)`` and ``Y`` ``(n[L], m)``,
     which may be of any dtype on ``backend``; the caller's arrays are left untouched.
+    ``l2`` and the dropout ``masks`` (fixed, so the cost is deterministic) are as for ``backward``.
     Where a ReLU input Z is exactly 0 the derivative is undefined and the check
     fails there; zero biases behind a layer that is dead for some sample do that,
     which is why ``check_architecture`` draws nonzero biases.
@@ -51,11 +54,14 @@ def gradient_check(backend: Backend, arch: Architecture, params, X, Y, *, epsilo
     xp = backend.xp
     params = [(xp.astype(W, xp.float64), xp.astype(b, xp.float64)) for W, b in params]
     X, Y = xp.astype(X, xp.float64), xp.astype(Y, xp.float64)
+    masks = masks and [None if D is None else xp.astype(D, xp.float64) for D in masks]
+    m = Y.shape[1]
 
     def cost() -> float:
-        return float(backend.to_numpy(compute_cost(xp, arch, forward(xp, arch, params, X), Y)))
+        J = compute_cost(xp, arch, forward(xp, arch, params, X, masks), Y) + l2_penalty(xp, params, l2, m)
+        return float(backend.to_numpy(J))
 
-    grads = backward(xp, arch, params, forward(xp, arch, params, X), Y)
+    grads = backward(xp, arch, params, forward(xp, arch, params, X, masks), Y, l2)
     errors = []
     for l, ((W, b), (dW, db)) in enumerate(zip(params, grads), start=1):
         for name, P, dP in ((f"dW[{l}]", W, dW), (f"db[{l}]", b, db)):

@@ -9,6 +9,10 @@ W[l] is ``(n[l], n[l-1])`` and b[l] is ``(n[l], 1)``.
                dZ[l-1] = W[l]ᵀ·dZ[l] ∗ g'[l-1](Z[l-1])
     update     W[l] -= α·dW[l]                    b[l] -= α·db[l]
 
+Two regularisers are part of the math: an L2 penalty λ, which adds
+(λ/2m)·Σ‖W[l]‖² to the cost and (λ/m)·W[l] to dW[l], and inverted dropout,
+A[l] ∗= D[l] with masks D[l] of 0 and 1/keep_prob drawn by the caller.
+
 Parameters and gradients are lists of per-layer pairs: ``params[l - 1]`` is
 ``(W[l], b[l])`` and ``grads[l - 1]`` is ``(dW[l], db[l])``. Every math
 function takes the array namespace ``xp`` of a resolved backend first.
@@ -86,10 +90,14 @@ class Architecture:
 
 @dataclass
 class Cache:
-    """Z[l] and A[l] of one forward pass, indexed by layer: A[0] = X and Z[0] is None."""
+    """Z[l], A[l] and the dropout masks D[l] of one forward pass, indexed by layer.
+
+    A[0] = X; Z[0] is None; D[l] is None where layer l has no dropout.
+    """
 
     Z: list
     A: list
+    D: list
 
 
 def init_parameters(arch: Architecture, backend: Backend, *, init: str = "he", dtype: str = "float32", rng=None):
@@ -109,8 +117,11 @@ def init_parameters(arch: Architecture, backend: Backend, *, init: str = "he", d
     return params
 
 
-def forward(xp, arch: Architecture, params, X) -> Cache:
-    """Z[l] = W[l]·A[l-1] + b[l] and A[l] = g[l](Z[l]) for l = 1..L, from A[0] = X of shape (n[0], m)."""
+def forward(xp, arch: Architecture, params, X, masks=None) -> Cache:
+    """Z[l] = W[l]·A[l-1] + b[l] and A[l] = g[l](Z[l]) for l = 1..L, from A[0] = X of shape (n[0], m).
+
+    ``masks``: None, or [D[1], ..., D[L-1]], each None or an (n[l], m) inverted-dropout mask.
+    """
     W1 = params[0][0]
     check_same_backend(X=X, W1=W1)
     if len(X.shape) != 2 or X.shape[0] != arch.layer_sizes[0]:
@@ -120,11 +131,16 @@ def forward(xp, arch: Architecture, params, X) -> Cache:
         )
     if X.dtype != W1.dtype:
         raise TypeError(f"X has dtype {X.dtype} but the parameters are {W1.dtype}; convert X with backend.asarray(X, dtype)")
+    D = [None, *([None] * (arch.L - 1) if masks is None else masks), None]
+    if len(D) != arch.L + 1:
+        raise ValueError(f"masks must hold one entry per hidden layer ({arch.L - 1}), got {len(masks)}")
     Z, A = [None], [X]
     for l, (W, b) in enumerate(params, start=1):
         Z.append(W @ A[l - 1] + b)  # Z[l] = W[l]·A[l-1] + b[l]
         A.append(arch.g(l).forward(xp, Z[l]))  # A[l] = g[l](Z[l])
-    return Cache(Z, A)
+        if D[l] is not None:
+            A[l] = A[l] * D[l]  # inverted dropout: A[l] ∗= D[l]
+    return Cache(Z, A, D)
 
 
 def compute_cost(xp, arch: Architecture, cache: Cache, Y):
@@ -134,22 +150,34 @@ def compute_cost(xp, arch: Architecture, cache: Cache, Y):
     return arch.loss_function.cost(xp, cache.Z[L], cache.A[L], Y)
 
 
-def backward(xp, arch: Architecture, params, cache: Cache, Y):
+def l2_penalty(xp, params, l2: float, m: int):
+    """(λ/2m)·Σ‖W[l]‖², the L2 term of the cost, as a 0-d array."""
+    return sum(xp.sum(W * W) for W, _ in params) * (l2 / (2 * m))
+
+
+def backward(xp, arch: Architecture, params, cache: Cache, Y, l2: float = 0.0):
     """[(dW[1], db[1]), ..., (dW[L], db[L])] of the cost, from the forward ``cache``.
 
     Starts from the fused dZ[L] = (A[L] - Y) / m and skips dA[0]: the input needs no gradient.
+    ``l2`` is the penalty λ; dropout masks come from the cache.
     """
     _check_targets(arch, cache, Y)
-    L = arch.L
+    L, m = arch.L, Y.shape[1]
     grads = [None] * L
     dZ = output_delta(xp, cache.A[L], Y)  # dZ[L] = (A[L] - Y) / m
     for l in range(L, 0, -1):
         W, _ = params[l - 1]
         dW = dZ @ cache.A[l - 1].T  # dW[l] = dZ[l]·A[l-1]ᵀ
+        if l2:
+            dW += (l2 / m) * W  # + (λ/m)·W[l], from the L2 penalty
         db = xp.sum(dZ, axis=1, keepdims=True)  # db[l] = Σ dZ[l] over samples
         grads[l - 1] = (dW, db)
         if l > 1:  # dZ[l-1] = W[l]ᵀ·dZ[l] ∗ g'[l-1](Z[l-1]); the input layer needs no dA[0]
-            dZ = (W.T @ dZ) * arch.g(l - 1).derivative(xp, cache.Z[l - 1], cache.A[l - 1])
+            g, D = arch.g(l - 1), cache.D[l - 1]
+            if D is None:
+                dZ = (W.T @ dZ) * g.derivative(xp, cache.Z[l - 1], cache.A[l - 1])
+            else:  # A[l-1] holds the masked activation, so g' gets g(Z[l-1]) afresh
+                dZ = (W.T @ dZ) * D * g.derivative(xp, cache.Z[l - 1], g.forward(xp, cache.Z[l - 1]))
     return grads
 
 

@@ -20,8 +20,10 @@ from gpudeep.backend import BACKEND_NAMES, BackendUnavailableError, check_same_b
 def fresh_probe():
     """Forget cached CuPy probes before and after a test that fakes CuPy."""
     backend_module._probe_cupy.cache_clear()
+    backend_module._log_fallback.cache_clear()
     yield
     backend_module._probe_cupy.cache_clear()
+    backend_module._log_fallback.cache_clear()
 
 
 def cupy_is_installed() -> bool:

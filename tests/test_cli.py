@@ -85,7 +85,8 @@ def test_tutorial_network_as_written_decreases_its_cost():
     assert costs.shape == (100,) and np.all(np.diff(costs) < 0)
 
 
-def test_he_and_relu_learn_what_the_tutorial_set_up_cannot(backend):
+def test_he_and_relu_learn_what_the_tutorial_set_up_cannot(numpy_backend):
+    backend = numpy_backend
     X, Y = tutorial.xor_data(rng=0)
     scores = {}
     for hidden, init in (("sigmoid", "uniform_0_1"), ("relu", "he")):
@@ -93,3 +94,90 @@ def test_he_and_relu_learn_what_the_tutorial_set_up_cannot(backend):
         params, _ = tutorial.train(backend, arch, X, Y, init=init, learning_rate=0.1, epochs=1500, rng=0)
         scores[hidden] = tutorial.accuracy(backend, arch, params, X, Y)
     assert scores["sigmoid"] < 0.6 < 0.95 < scores["relu"]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """`gpudeep train` with its defaults, as the README runs it."""
+    out = tmp_path_factory.mktemp("run")
+    result = run("train", "--out", str(out))
+    return result, out
+
+
+def test_train_with_defaults_reaches_97_percent_on_digits(digits_run):
+    import json
+
+    result, out = digits_run
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == "digits" and metrics["n_test"] == 360
+    assert metrics["accuracy"] >= 0.97
+    assert f"held-out accuracy {metrics['accuracy']:.4f}" in result.stdout
+    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(metrics["loss_curve"]) == metrics["epochs"]
+
+
+def test_evaluate_and_predict_a_saved_model(digits_run, tmp_path):
+    import json
+
+    from gpudeep.datasets import load_dataset
+
+    _, out = digits_run
+    accuracy = json.loads((out / "metrics.json").read_text())["accuracy"]
+    result = run("evaluate", str(out / "model.npz"), "--dataset", "digits")
+    assert result.returncode == 0 and f"held-out accuracy {accuracy:.4f}" in result.stdout
+
+    X, y, _ = load_dataset("digits")
+    table = tmp_path / "rows.csv"
+    header = ",".join(f"p{i}" for i in range(64)) + ",digit"
+    table.write_text(header + "\n" + "\n".join(",".join(map(str, [*row, label])) for row, label in zip(X[:20], y[:20])))
+    result = run("predict", str(out / "model.npz"), str(table), "--label", "digit")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    assert lines[0] == "prediction" and len(lines) == 21
+    assert np.mean(np.array(lines[1:], dtype=int) == y[:20]) >= 0.9
+    written = tmp_path / "predictions.csv"
+    assert run("predict", str(out / "model.npz"), str(table), "--label", "digit", "--output", str(written)).returncode == 0
+    assert written.read_text().split() == lines
+
+
+def test_train_a_regression_from_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.01 * rng.normal(size=200)
+    path = tmp_path / "linear.csv"
+    path.write_text("a,b,c,target\n" + "\n".join(",".join(map(str, [*row, t])) for row, t in zip(X, y)))
+    result = run("train", "--dataset", str(path), "--layers", "16", "--epochs", "40", "--dropout", "0",
+                 "--alpha", "0", "--lr", "0.01", "--out", str(tmp_path / "run"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "linear: held-out r2 0.9" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["train", "--dataset", "mnist"], 2, "unknown data set 'mnist'"),
+        (["train", "--epochs", "0"], 2, "max_iter must be an integer >= 1, got 0"),
+        (["train", "--optimizer", "lbfgs"], 2, "solver must be one of"),
+        (["train", "--lr", "-1"], 2, "learning_rate_init must be > 0"),
+        (["evaluate", "missing.npz"], 2, "missing.npz"),
+        (["predict", "README.md", "README.md"], 2, "not a gpudeep model file"),
+    ],
+)
+def test_command_errors(args, code, message):
+    result = run(*args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2  # the backend line at most, then the error
+
+
+def test_debug_shows_the_traceback():
+    result = run("--debug", "train", "--dataset", "mnist")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_train_with_defaults_reaches_96_percent_on_breast_cancer(tmp_path):
+    import json
+
+    assert main(["train", "--dataset", "breast_cancer", "--out", str(tmp_path), "--quiet"]) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] >= 0.96

@@ -52,3 +52,17 @@ def test_report_and_relative_error():
     assert "dW[1]  1.000e-09" in text and "max  3.000e-08" in text
     assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
     assert relative_error(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(np.sqrt(2) / 2)
+
+
+@pytest.mark.parametrize("hidden", ["sigmoid", "relu", "tanh"])
+def test_l2_penalty_and_dropout_gradients(backend, hidden):
+    """The L2 term and fixed inverted-dropout masks are part of the checked gradient."""
+    arch = Architecture.build([3, 5, 4, 2], hidden=hidden, loss="categorical_cross_entropy")
+    rng = np.random.default_rng(5)
+    params = [(W, backend.asarray(rng.normal(0, 0.5, size=b.shape), "float64"))
+              for W, b in init_parameters(arch, backend, dtype="float64", rng=rng)]
+    X, Y = random_problem(arch, 6, rng)
+    masks = [backend.asarray((rng.random((n, 6)) > 0.3) / 0.7, "float64") for n in (5, 4)]
+    result = gradient_check(backend, arch, params, backend.asarray(X, "float64"), backend.asarray(Y, "float64"),
+                            l2=0.7, masks=masks)
+    assert result.max_error <= 1e-7, str(result)

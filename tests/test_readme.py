@@ -21,7 +21,7 @@ def test_example_runs_and_trains():
 
 def test_two_setup_commands_open_the_readme_and_ci_runs_the_test_one():
     commands = re.findall(r"```bash\n(.*?)\n```", README, re.DOTALL)[:2]
-    assert commands[0].endswith("gpudeep tutorial")
+    assert commands[0].endswith("gpudeep train")
     install, test = commands[1].rsplit(" && ", 1)
     for step in install.split(" && ") + [test]:
         assert step in CI, f"{step!r} from the README is not what .ci/run does"

@@ -1,0 +1,161 @@
+"""Optimizers, learning-rate schedules and dropout masks.
+
+An optimizer updates the per-layer pairs ``params`` in place from ``grads``;
+its state (velocities, moment estimates) lives beside them on the same
+backend, so a step never goes through the host.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .backend import Backend
+
+
+def _check_rate(name: str, value, low: float, high: float, *, closed_low: bool = False) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = ok and (low <= value if closed_low else low < value) and value < high
+    if not ok:
+        interval = f"{'[' if closed_low else '('}{low}, {high})"
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: ``step`` applies ``_update`` to every W[l] and b[l] with their slots of state.
+
+    slots: the names of the per-parameter state arrays, created as zeros on the first step.
+    """
+
+    name = "optimizer"
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, learning_rate: float):
+        self.learning_rate = _check_rate("learning_rate", learning_rate, 0.0, math.inf)
+        self.t = 0
+        self.state: dict[str, list] = {}
+
+    def step(self, xp, params, grads) -> None:
+        """One update of every parameter, in place."""
+        if not self.state:
+            self.state = {slot: [[xp.zeros_like(W), xp.zeros_like(b)] for W, b in params] for slot in self.slots}
+        self.t += 1
+        for l, ((W, b), (dW, db)) in enumerate(zip(params, grads, strict=True)):
+            self._update(xp, W, dW, *(self.state[slot][l][0] for slot in self.slots))
+            self._update(xp, b, db, *(self.state[slot][l][1] for slot in self.slots))
+
+    def _update(self, xp, P, dP, *state) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Gradient descent, with optional (Nesterov) momentum μ.
+
+    v ← μ·v - α·dP, then P += v (or P += μ·v - α·dP with Nesterov). With μ = 0 it is P -= α·dP.
+    """
+
+    name = "sgd"
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
+        super().__init__(learning_rate)
+        self.momentum = _check_rate("momentum", momentum, 0.0, 1.0, closed_low=True)
+        self.nesterov = bool(nesterov)
+        self.slots = ("velocity",) if self.momentum else ()
+
+    def _update(self, xp, P, dP, velocity=None) -> None:
+        if velocity is None:
+            P -= self.learning_rate * dP
+            return
+        velocity *= self.momentum
+        velocity -= self.learning_rate * dP
+        if self.nesterov:
+            P += self.momentum * velocity - self.learning_rate * dP
+        else:
+            P += velocity
+
+
+class RMSProp(Optimizer):
+    """s ← ρ·s + (1-ρ)·dP², then P -= α·dP / (√s + ε)."""
+
+    name = "rmsprop"
+    slots = ("square_mean",)
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, epsilon: float = 1e-8):
+        super().__init__(learning_rate)
+        self.rho = _check_rate("rho", rho, 0.0, 1.0, closed_low=True)
+        self.epsilon = _check_rate("epsilon", epsilon, 0.0, math.inf)
+
+    def _update(self, xp, P, dP, square_mean) -> None:
+        square_mean *= self.rho
+        square_mean += (1 - self.rho) * (dP * dP)
+        P -= self.learning_rate * dP / (xp.sqrt(square_mean) + self.epsilon)
+
+
+class Adam(Optimizer):
+    """m ← β1·m + (1-β1)·dP, v ← β2·v + (1-β2)·dP², then P -= α·m̂ / (√v̂ + ε) with bias-corrected m̂, v̂."""
+
+    name = "adam"
+    slots = ("first_moment", "second_moment")
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
+        super().__init__(learning_rate)
+        self.beta_1 = _check_rate("beta_1", beta_1, 0.0, 1.0, closed_low=True)
+        self.beta_2 = _check_rate("beta_2", beta_2, 0.0, 1.0, closed_low=True)
+        self.epsilon = _check_rate("epsilon", epsilon, 0.0, math.inf)
+
+    def _update(self, xp, P, dP, first_moment, second_moment) -> None:
+        first_moment *= self.beta_1
+        first_moment += (1 - self.beta_1) * dP
+        second_moment *= self.beta_2
+        second_moment += (1 - self.beta_2) * (dP * dP)
+        # α·m̂/(√v̂ + ε) with m̂ = m/(1-β1^t), v̂ = v/(1-β2^t), folded into one step size
+        step_size = self.learning_rate * math.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
+        P -= step_size * first_moment / (xp.sqrt(second_moment) + self.epsilon * math.sqrt(1 - self.beta_2**self.t))
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, RMSProp, Adam)}
+
+
+def make_optimizer(name: str, learning_rate: float, **options) -> Optimizer:
+    """The optimizer called ``name`` ("sgd", "rmsprop", "adam"); options are its constructor's."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid optimizers are {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](learning_rate, **options)
+
+
+def constant_schedule(initial: float):
+    """α(epoch) = α0."""
+    return lambda epoch: initial
+
+
+def step_schedule(initial: float, drop: float = 0.5, every: int = 10):
+    """α(epoch) = α0·drop^⌊epoch/every⌋."""
+    _check_rate("drop", drop, 0.0, 1.0 + 1e-12)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a positive number of epochs, got {every!r}")
+    return lambda epoch: initial * drop ** (epoch // every)
+
+
+def exponential_schedule(initial: float, gamma: float = 0.95):
+    """α(epoch) = α0·γ^epoch."""
+    _check_rate("gamma", gamma, 0.0, 1.0 + 1e-12)
+    return lambda epoch: initial * gamma**epoch
+
+
+SCHEDULES = {"constant": constant_schedule, "step": step_schedule, "exponential": exponential_schedule}
+
+
+def make_schedule(name: str, initial: float):
+    """The learning-rate schedule called ``name``, as a function of the epoch (0-based)."""
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {name!r}; valid schedules are {', '.join(SCHEDULES)}")
+    return SCHEDULES[name](initial)
+
+
+def dropout_masks(backend: Backend, draw, layer_sizes, m: int, rate: float, dtype: str):
+    """Inverted-dropout masks [D[1], ..., D[L-1]] for the hidden layers: 0 with probability
+    ``rate``, else 1/(1 - rate), so the expected activation is unchanged. ``draw`` comes from
+    ``backend.uniform``."""
+    keep = 1.0 - rate
+    xp = backend.xp
+    return [xp.astype(draw((n, m), dtype) < keep, backend.dtype(dtype)) / keep for n in layer_sizes[1:-1]]

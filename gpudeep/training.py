@@ -1,0 +1,206 @@
+"""The training loop: mini-batches, epochs, history, callbacks, the divergence guard, progress.
+
+Data stay on the device for the whole run and are shuffled by index. Costs
+accumulate on the device; they reach the host once per epoch, together with
+the validation metrics and a check that every weight is finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .backend import Backend
+from .network import Architecture, backward, compute_cost, forward, l2_penalty
+from .optim import Optimizer, dropout_masks
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss or the weights stopped being finite; the message names the epoch and the step."""
+
+
+@dataclass
+class History:
+    """Per-epoch records: training loss, and validation loss and score when there is validation data."""
+
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_score: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {"loss": self.loss, "val_loss": self.val_loss, "val_score": self.val_score}
+
+
+@dataclass
+class TrainingState:
+    """Everything a run needs to go on: a checkpoint saves exactly this.
+
+    params: [(W[l], b[l])] on the device. rng: the host generator for shuffles and
+    dropout seeds. epoch and step count what is done so far.
+    """
+
+    arch: Architecture
+    params: list
+    optimizer: Optimizer
+    rng: np.random.Generator
+    epoch: int = 0
+    step: int = 0
+    history: History = field(default_factory=History)
+
+
+class Callback:
+    """Called once per epoch, after the metrics reach the host; return True to stop training."""
+
+    def on_epoch_end(self, state: TrainingState, logs: dict[str, float], backend: Backend) -> bool:
+        return False
+
+    def on_train_end(self, state: TrainingState, backend: Backend) -> None:
+        """Called when training ends, whatever the reason."""
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    monitor: "loss" or "val_loss" (lower is better) or "val_score" (higher is better).
+    restore_best_weights: put back the parameters of the best epoch when stopping.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 restore_best_weights: bool = False):
+        if monitor not in ("loss", "val_loss", "val_score"):
+            raise ValueError(f"monitor must be 'loss', 'val_loss' or 'val_score', got {monitor!r}")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
+        self.restore_best_weights = restore_best_weights
+        self.sign = 1.0 if monitor == "val_score" else -1.0
+        self.best, self.best_epoch, self.best_params, self.stopped = -np.inf, 0, None, False
+
+    def on_epoch_end(self, state, logs, backend):
+        value = self.sign * logs[self.monitor]
+        if value > self.best + self.min_delta:
+            self.best, self.best_epoch = value, state.epoch
+            if self.restore_best_weights:
+                xp = backend.xp
+                self.best_params = [(xp.astype(W, W.dtype, copy=True), xp.astype(b, b.dtype, copy=True))
+                                    for W, b in state.params]
+        self.stopped = state.epoch - self.best_epoch >= self.patience
+        return self.stopped
+
+    def resume(self, history: History) -> None:
+        """Take up the count from a resumed run's history (its best weights are not known)."""
+        for epoch, value in enumerate(getattr(history, self.monitor), start=1):
+            if self.sign * value > self.best + self.min_delta:
+                self.best, self.best_epoch = self.sign * value, epoch
+
+    def on_train_end(self, state, backend):
+        if self.restore_best_weights and self.best_params is not None:
+            for (W, b), (W_best, b_best) in zip(state.params, self.best_params):
+                W[...] = W_best
+                b[...] = b_best
+
+    @property
+    def best_value(self) -> float:
+        return self.sign * self.best
+
+
+def train(
+    backend: Backend,
+    state: TrainingState,
+    X,
+    Y,
+    *,
+    epochs: int,
+    batch_size: int,
+    shuffle: bool = True,
+    l2: float = 0.0,
+    dropout: float = 0.0,
+    schedule: Callable[[int], float] | None = None,
+    validation: tuple | None = None,
+    score: Callable | None = None,
+    callbacks: Sequence[Callback] = (),
+    verbose: int = 0,
+) -> History:
+    """Run ``epochs`` more epochs of mini-batch training on device arrays X ``(n[0], m)``, Y ``(n[L], m)``.
+
+    validation: device arrays (X_val, Y_val), evaluated once per epoch without dropout.
+    score(xp, A_L, Y) -> 0-d array: a metric where higher is better (accuracy, R²).
+    Raises ``TrainingDivergedError`` when a cost or a weight is not finite.
+    """
+    xp, arch, m = backend.xp, state.arch, X.shape[1]
+    dtype = backend.dtype_name(X)
+    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=None if verbose else True, leave=False)
+    try:
+        for _ in bar:
+            if schedule is not None:
+                state.optimizer.learning_rate = schedule(state.epoch)
+            order = backend.asarray(state.rng.permutation(m) if shuffle else np.arange(m))
+            draw = backend.uniform(int(state.rng.integers(2**63))) if dropout else None
+            costs = []
+            for start in range(0, m, batch_size):
+                batch = order[start:start + batch_size]
+                X_batch, Y_batch = xp.take(X, batch, axis=1), xp.take(Y, batch, axis=1)
+                m_batch = X_batch.shape[1]
+                masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
+                cache = forward(xp, arch, state.params, X_batch, masks)
+                cost = compute_cost(xp, arch, cache, Y_batch)
+                if l2:
+                    cost = cost + l2_penalty(xp, state.params, l2, m_batch)
+                costs.append(cost * (m_batch / m))
+                state.optimizer.step(xp, state.params, backward(xp, arch, state.params, cache, Y_batch, l2))
+                state.step += 1
+            state.epoch += 1
+            logs = _epoch_logs(backend, state, costs, validation, score)
+            for name, value in logs.items():
+                getattr(state.history, name).append(value)
+            bar.set_postfix(logs)
+            if verbose >= 2:
+                print(f"epoch {state.epoch}: " + ", ".join(f"{k} {v:.6g}" for k, v in logs.items()))
+            if any([callback.on_epoch_end(state, logs, backend) for callback in callbacks]):
+                break
+    finally:
+        bar.close()
+        for callback in callbacks:
+            callback.on_train_end(state, backend)
+    return state.history
+
+
+def _epoch_logs(backend: Backend, state: TrainingState, costs: list, validation, score) -> dict[str, float]:
+    """The epoch's metrics, moved to the host in one transfer; raises if anything diverged.
+
+    costs: each step's cost on the device, weighted by its share of the epoch's samples.
+    """
+    xp = backend.xp
+    finite = xp.all(xp.stack([xp.all(xp.isfinite(P)) for pair in state.params for P in pair]))
+    values = [xp.astype(finite, costs[0].dtype)]
+    if validation is not None:
+        X_val, Y_val = validation
+        cache = forward(xp, state.arch, state.params, X_val)
+        values.append(compute_cost(xp, state.arch, cache, Y_val))
+        if score is not None:
+            values.append(score(xp, cache.A[state.arch.L], Y_val))
+    host = backend.to_numpy(xp.stack(costs + values))
+    n_steps = len(costs)
+    per_step, (weights_finite, *val) = host[:n_steps], host[n_steps:]
+    loss = per_step.sum(dtype=np.float64)
+    first_step = state.step - n_steps + 1
+    if not np.all(np.isfinite(per_step)):
+        bad = first_step + int(np.argmin(np.isfinite(per_step)))
+        raise TrainingDivergedError(
+            f"training diverged: the loss became {per_step[bad - first_step]} at epoch {state.epoch}, step {bad}; "
+            f"lower the learning rate, scale the inputs, or use float64"
+        )
+    if not weights_finite:
+        raise TrainingDivergedError(
+            f"training diverged: the weights stopped being finite at epoch {state.epoch}, by step {state.step}; "
+            f"lower the learning rate or scale the inputs"
+        )
+    logs = {"loss": float(loss)}
+    if val:
+        logs["val_loss"] = float(val[0])
+    if len(val) > 1:
+        logs["val_score"] = float(val[1])
+    return logs

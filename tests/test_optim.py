@@ -1,0 +1,136 @@
+"""Optimizers against their formulas, schedules, and dropout masks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gpudeep.gradcheck import random_problem
+from gpudeep.network import Architecture, backward, compute_cost, forward, init_parameters, update
+from gpudeep.optim import SGD, Adam, RMSProp, dropout_masks, make_optimizer, make_schedule
+
+
+def problem(backend, loss="categorical_cross_entropy", dtype="float64"):
+    arch = Architecture.build([4, 6, 3], hidden="tanh", loss=loss)
+    X, Y = random_problem(arch, 32, rng=1)
+    return arch, backend.asarray(X, dtype), backend.asarray(Y, dtype)
+
+
+def cost_of(backend, arch, params, X, Y):
+    return float(backend.to_numpy(compute_cost(backend.xp, arch, forward(backend.xp, arch, params, X), Y)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SGD(0.5),
+        lambda: SGD(0.2, momentum=0.9),
+        lambda: SGD(0.2, momentum=0.9, nesterov=True),
+        lambda: RMSProp(0.01),
+        lambda: Adam(0.01),
+    ],
+    ids=["sgd", "momentum", "nesterov", "rmsprop", "adam"],
+)
+def test_every_optimizer_reduces_the_loss(backend, make):
+    xp, optimizer = backend.xp, make()
+    arch, X, Y = problem(backend)
+    params = init_parameters(arch, backend, dtype="float64", rng=0)
+    before = cost_of(backend, arch, params, X, Y)
+    for _ in range(50):
+        optimizer.step(xp, params, backward(xp, arch, params, forward(xp, arch, params, X), Y))
+    assert cost_of(backend, arch, params, X, Y) < 0.8 * before
+
+
+def test_plain_sgd_is_the_gradient_descent_update(numpy_backend):
+    arch, X, Y = problem(numpy_backend)
+    by_update = init_parameters(arch, numpy_backend, dtype="float64", rng=0)
+    by_sgd = init_parameters(arch, numpy_backend, dtype="float64", rng=0)
+    for _ in range(3):
+        update(by_update, backward(np, arch, by_update, forward(np, arch, by_update, X), Y), 0.3)
+        SGD(0.3).step(np, by_sgd, backward(np, arch, by_sgd, forward(np, arch, by_sgd, X), Y))
+    for (W1, b1), (W2, b2) in zip(by_update, by_sgd):
+        np.testing.assert_array_equal(W1, W2)
+        np.testing.assert_array_equal(b1, b2)
+
+
+def run_steps(optimizer, gradients, start=1.0):
+    """Apply ``optimizer`` to a single 1×1 parameter with the given gradient sequence."""
+    W, b = np.array([[start]]), np.array([[0.0]])
+    for g in gradients:
+        optimizer.step(np, [(W, b)], [(np.array([[g]]), np.array([[0.0]]))])
+    return W[0, 0]
+
+
+def test_momentum_and_nesterov_follow_their_formulas():
+    grads, lr, mu = [1.0, -2.0, 0.5], 0.1, 0.9
+    v, w, w_nesterov = 0.0, 1.0, 1.0
+    for g in grads:
+        v = mu * v - lr * g
+        w += v
+        w_nesterov += mu * v - lr * g
+    assert run_steps(SGD(lr, momentum=mu), grads) == pytest.approx(w, abs=1e-15)
+    assert run_steps(SGD(lr, momentum=mu, nesterov=True), grads) == pytest.approx(w_nesterov, abs=1e-15)
+
+
+def test_adam_and_rmsprop_follow_their_formulas():
+    grads, lr = [1.0, -2.0, 0.5], 0.1
+    m = v = s = 0.0
+    w_adam = w_rms = 1.0
+    for t, g in enumerate(grads, start=1):
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        w_adam -= lr * (m / (1 - 0.9**t)) / (math.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        s = 0.9 * s + 0.1 * g * g
+        w_rms -= lr * g / (math.sqrt(s) + 1e-8)
+    assert run_steps(Adam(lr), grads) == pytest.approx(w_adam, abs=1e-12)
+    assert run_steps(RMSProp(lr), grads) == pytest.approx(w_rms, abs=1e-12)
+
+
+def test_adam_first_step_moves_each_weight_by_the_learning_rate():
+    assert run_steps(Adam(0.01), [123.0]) == pytest.approx(1.0 - 0.01, abs=1e-9)
+
+
+def test_state_stays_on_the_backend(backend):
+    arch, X, Y = problem(backend, dtype="float32")
+    params = init_parameters(arch, backend, rng=0)
+    optimizer = Adam()
+    optimizer.step(backend.xp, params, backward(backend.xp, arch, params, forward(backend.xp, arch, params, X), Y))
+    first_moment = optimizer.state["first_moment"][0][0]
+    assert type(first_moment) is type(params[0][0]) and first_moment.dtype == backend.xp.float32
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: SGD(0), "learning_rate must be a number in"),
+        (lambda: SGD(float("nan")), "learning_rate"),
+        (lambda: SGD(0.1, momentum=1.0), r"momentum must be a number in \[0.0, 1.0\), got 1.0"),
+        (lambda: Adam(beta_1=-0.1), "beta_1"),
+        (lambda: RMSProp(rho=2), "rho"),
+        (lambda: make_optimizer("lbfgs", 0.1), "unknown optimizer 'lbfgs'; valid optimizers are sgd, rmsprop, adam"),
+        (lambda: make_schedule("cosine", 0.1), "unknown learning-rate schedule 'cosine'"),
+    ],
+)
+def test_bad_settings(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_schedules():
+    assert [make_schedule("constant", 0.1)(e) for e in (0, 5)] == [0.1, 0.1]
+    step = make_schedule("step", 0.1)
+    assert step(0) == step(9) == 0.1 and step(10) == pytest.approx(0.05) and step(25) == pytest.approx(0.025)
+    exponential = make_schedule("exponential", 0.1)
+    assert exponential(2) == pytest.approx(0.1 * 0.95**2)
+
+
+def test_dropout_masks(backend):
+    draw = backend.uniform(seed=3)
+    masks = dropout_masks(backend, draw, (5, 200, 300, 2), 400, 0.25, "float32")
+    assert [tuple(D.shape) for D in masks] == [(200, 400), (300, 400)]
+    for D in masks:
+        values = backend.to_numpy(D)
+        assert values.dtype == np.float32
+        assert set(np.unique(values)) <= {0.0, np.float32(1 / 0.75)}
+        assert values.mean() == pytest.approx(1.0, abs=0.02)  # inverted dropout keeps the expectation

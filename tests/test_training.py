@@ -1,0 +1,106 @@
+"""The training loop: losses, the same run on every backend, callbacks, the divergence guard."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from gpudeep.gradcheck import random_problem
+from gpudeep.network import Architecture, init_parameters
+from gpudeep.optim import SGD, Adam
+from gpudeep.training import EarlyStopping, History, TrainingDivergedError, TrainingState, train
+
+
+def setup(backend, *, optimizer=None, seed=0, m=96, loss="categorical_cross_entropy", dtype="float32"):
+    arch = Architecture.build([5, 16, 3], hidden="relu", loss=loss)
+    X, Y = random_problem(arch, m, rng=seed)
+    params = init_parameters(arch, backend, dtype=dtype, rng=seed)
+    state = TrainingState(arch, params, optimizer or Adam(0.01), np.random.default_rng(seed))
+    return state, backend.asarray(X, dtype), backend.asarray(Y, dtype)
+
+
+def test_loss_decreases_and_history_is_kept(backend):
+    state, X, Y = setup(backend)
+    validation = (X[:, :20], Y[:, :20])
+    history = train(backend, state, X, Y, epochs=15, batch_size=16, validation=validation,
+                    score=lambda xp, A, Y: xp.mean(xp.astype(xp.argmax(A, axis=0) == xp.argmax(Y, axis=0), A.dtype)))
+    assert len(history.loss) == len(history.val_loss) == len(history.val_score) == 15
+    assert history.loss[-1] < 0.8 * history.loss[0]
+    assert all(0 <= s <= 1 for s in history.val_score)
+    assert state.epoch == 15 and state.step == 15 * 6
+
+
+def test_same_run_on_every_backend(backend, numpy_backend):
+    """Same seed, same batches, same math: the loss curves agree with NumPy's within float32 tolerance."""
+    curves = []
+    for chosen in (numpy_backend, backend):
+        state, X, Y = setup(chosen, optimizer=SGD(0.1, momentum=0.9))
+        curves.append(train(chosen, state, X, Y, epochs=5, batch_size=32, l2=0.01).loss)
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-4)
+
+
+def test_dropout_trains_on_every_backend(backend):
+    state, X, Y = setup(backend)
+    history = train(backend, state, X, Y, epochs=10, batch_size=32, dropout=0.3)
+    assert history.loss[-1] < history.loss[0]
+
+
+def test_metrics_reach_the_host_once_per_epoch(numpy_backend):
+    """No per-step synchronisation: one transfer per epoch, whatever the number of steps."""
+    calls = []
+
+    def counting(array):
+        calls.append(np.shape(array))
+        return np.asarray(array)
+
+    backend = dataclasses.replace(numpy_backend, _to_numpy=counting)
+    state, X, Y = setup(backend, m=200)
+    train(backend, state, X, Y, epochs=4, batch_size=10, validation=(X, Y))
+    assert len(calls) == 4  # 20 steps per epoch, 4 epochs
+
+
+def test_early_stopping_restores_the_best_weights(numpy_backend):
+    state, X, Y = setup(numpy_backend)
+    after_one = setup(numpy_backend)
+    train(numpy_backend, after_one[0], after_one[1], after_one[2], epochs=1, batch_size=32)
+    # min_delta is too large for any later epoch to count as an improvement
+    stopper = EarlyStopping(monitor="loss", patience=2, min_delta=1e9, restore_best_weights=True)
+    history = train(numpy_backend, state, X, Y, epochs=50, batch_size=32, callbacks=[stopper])
+    assert len(history.loss) == 3 and stopper.stopped and stopper.best_epoch == 1
+    for (W, b), (W1, b1) in zip(state.params, after_one[0].params):
+        np.testing.assert_array_equal(W, W1)
+        np.testing.assert_array_equal(b, b1)
+
+
+def test_early_stopping_on_a_score_and_its_resume():
+    stopper = EarlyStopping(monitor="val_score", patience=2)
+    history = History(val_score=[0.5, 0.7, 0.6])
+    stopper.resume(history)
+    assert stopper.best_value == 0.7 and stopper.best_epoch == 2
+    state = TrainingState(None, [], None, None, epoch=4)
+    assert stopper.on_epoch_end(state, {"val_score": 0.65}, None)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"monitor": "accuracy"}, "monitor"), ({"patience": 0}, "patience")])
+def test_early_stopping_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        EarlyStopping(**kwargs)
+
+
+@pytest.mark.filterwarnings("ignore:overflow|invalid value:RuntimeWarning")
+def test_divergence_stops_within_the_epoch_naming_epoch_and_step(backend):
+    state, X, Y = setup(backend, optimizer=SGD(1e4), loss="mean_squared_error")
+    with pytest.raises(TrainingDivergedError, match=r"at epoch 1, step \d+; lower the learning rate"):
+        train(backend, state, X * 1e3, Y * 1e3, epochs=5, batch_size=16)
+    assert state.epoch == 1  # it stopped after the first epoch
+
+
+def test_progress_output(numpy_backend, capsys):
+    state, X, Y = setup(numpy_backend)
+    train(numpy_backend, state, X, Y, epochs=2, batch_size=32, verbose=0)
+    train(numpy_backend, state, X, Y, epochs=2, batch_size=32, verbose=1)  # no terminal: no bar
+    assert capsys.readouterr() == ("", "")
+    train(numpy_backend, state, X, Y, epochs=2, batch_size=32, verbose=2)
+    assert capsys.readouterr().out.count("loss") == 2
