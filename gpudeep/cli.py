@@ -21,8 +21,8 @@ from .activations import ACTIVATIONS
 from .backend import BACKEND_NAMES, DTYPES, describe, get_backend
 from .datasets import NAMES, load_dataset, read_csv, split
 from .estimators import DeepClassifier, DeepRegressor
-from .io import load, save
 from .gradcheck import DEFAULT_TOLERANCE, check_architecture
+from .io import load, save
 from .losses import LOSSES
 from .network import Architecture
 

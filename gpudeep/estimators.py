@@ -22,9 +22,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .activations import ACTIVATIONS
 from .backend import DTYPES, Backend, get_backend
+from .io import CheckpointWriter, ModelFormatError, load_checkpoint, register_model
 from .network import Architecture, forward, init_parameters
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
-from .io import CheckpointWriter, ModelFormatError, load_checkpoint, register_model
 from .training import Callback, EarlyStopping, TrainingState, train
 
 # scikit-learn's names for the same activations

@@ -159,7 +159,8 @@ def train(
             bar.set_postfix(logs)
             if verbose >= 2:
                 print(f"epoch {state.epoch}: " + ", ".join(f"{k} {v:.6g}" for k, v in logs.items()))
-            if any([callback.on_epoch_end(state, logs, backend) for callback in callbacks]):
+            stops = [callback.on_epoch_end(state, logs, backend) for callback in callbacks]  # every one runs
+            if any(stops):
                 break
     finally:
         bar.close()
