@@ -135,6 +135,7 @@ def _train(args) -> int:
         "dataset": args.dataset, "task": task, metric: score, "n_train": len(y_train), "n_test": len(y_test),
         "epochs": model.n_iter_, "train_seconds": round(seconds, 3), "backend": model.backend_.name,
         "device": model.backend_.description, "loss_curve": model.loss_curve_,
+        f"train_{metric}_curve": model.state_.history.score,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

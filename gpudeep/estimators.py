@@ -147,7 +147,7 @@ class _DeepNetwork(BaseEstimator):
             backend, state, backend.asarray(X.T, self.dtype), backend.asarray(Y.T, self.dtype),
             epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
             dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
-            validation=validation, score=self._device_score if validation else None,
+            validation=validation, score=self._device_score,
             callbacks=callbacks, verbose=int(self.verbose),
         )
         self.n_iter_ = state.epoch

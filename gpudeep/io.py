@@ -157,7 +157,7 @@ def load_checkpoint(path, model) -> None:
     }
     state.epoch, state.step = saved["epoch"], saved["step"]
     state.rng.bit_generator.state = saved["rng"]
-    state.history = History(**{k: list(v) for k, v in saved["history"].items()})
+    state.history = History(**{k: list(saved["history"].get(k, [])) for k in History().as_dict()})
 
 
 def read(path) -> tuple[dict, dict[str, np.ndarray]]:

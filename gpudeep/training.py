@@ -24,14 +24,16 @@ class TrainingDivergedError(FloatingPointError):
 
 @dataclass
 class History:
-    """Per-epoch records: training loss, and validation loss and score when there is validation data."""
+    """Per-epoch records: the training loss and score (averaged over the epoch's batches, as
+    they were trained), and the validation loss and score when there is validation data."""
 
     loss: list[float] = field(default_factory=list)
+    score: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_score: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[float]]:
-        return {"loss": self.loss, "val_loss": self.val_loss, "val_score": self.val_score}
+        return {"loss": self.loss, "score": self.score, "val_loss": self.val_loss, "val_score": self.val_score}
 
 
 @dataclass
@@ -127,7 +129,8 @@ def train(
     """Run ``epochs`` more epochs of mini-batch training on device arrays X ``(n[0], m)``, Y ``(n[L], m)``.
 
     validation: device arrays (X_val, Y_val), evaluated once per epoch without dropout.
-    score(xp, A_L, Y) -> 0-d array: a metric where higher is better (accuracy, R²).
+    score(xp, A_L, Y) -> 0-d array: a metric where higher is better (accuracy, R²), kept for
+    the training batches and the validation data.
     Raises ``TrainingDivergedError`` when a cost or a weight is not finite.
     """
     xp, arch, m = backend.xp, state.arch, X.shape[1]
@@ -139,7 +142,7 @@ def train(
                 state.optimizer.learning_rate = schedule(state.epoch)
             order = backend.asarray(state.rng.permutation(m) if shuffle else np.arange(m))
             draw = backend.uniform(int(state.rng.integers(2**63))) if dropout else None
-            costs = []
+            costs, scores = [], []
             for start in range(0, m, batch_size):
                 batch = order[start:start + batch_size]
                 X_batch, Y_batch = xp.take(X, batch, axis=1), xp.take(Y, batch, axis=1)
@@ -150,13 +153,15 @@ def train(
                 if l2:
                     cost = cost + l2_penalty(xp, state.params, l2, m_batch)
                 costs.append(cost * (m_batch / m))
+                if score is not None:
+                    scores.append(score(xp, cache.A[arch.L], Y_batch) * (m_batch / m))
                 state.optimizer.step(xp, state.params, backward(xp, arch, state.params, cache, Y_batch, l2))
                 state.step += 1
             state.epoch += 1
-            logs = _epoch_logs(backend, state, costs, validation, score)
+            logs = _epoch_logs(backend, state, costs, scores, validation, score)
             for name, value in logs.items():
                 getattr(state.history, name).append(value)
-            bar.set_postfix(logs)
+            bar.set_postfix(logs, refresh=False)
             if verbose >= 2:
                 print(f"epoch {state.epoch}: " + ", ".join(f"{k} {v:.6g}" for k, v in logs.items()))
             stops = [callback.on_epoch_end(state, logs, backend) for callback in callbacks]  # every one runs
@@ -169,10 +174,10 @@ def train(
     return state.history
 
 
-def _epoch_logs(backend: Backend, state: TrainingState, costs: list, validation, score) -> dict[str, float]:
+def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: list, validation, score) -> dict:
     """The epoch's metrics, moved to the host in one transfer; raises if anything diverged.
 
-    costs: each step's cost on the device, weighted by its share of the epoch's samples.
+    costs, scores: each step's cost and score on the device, weighted by its share of the epoch's samples.
     """
     xp = backend.xp
     finite = xp.all(xp.stack([xp.all(xp.isfinite(P)) for pair in state.params for P in pair]))
@@ -183,9 +188,9 @@ def _epoch_logs(backend: Backend, state: TrainingState, costs: list, validation,
         values.append(compute_cost(xp, state.arch, cache, Y_val))
         if score is not None:
             values.append(score(xp, cache.A[state.arch.L], Y_val))
-    host = backend.to_numpy(xp.stack(costs + values))
+    host = backend.to_numpy(xp.stack(costs + scores + values))
     n_steps = len(costs)
-    per_step, (weights_finite, *val) = host[:n_steps], host[n_steps:]
+    per_step, (weights_finite, *val) = host[:n_steps], host[n_steps + len(scores):]
     loss = per_step.sum(dtype=np.float64)
     first_step = state.step - n_steps + 1
     if not np.all(np.isfinite(per_step)):
@@ -200,6 +205,8 @@ def _epoch_logs(backend: Backend, state: TrainingState, costs: list, validation,
             f"lower the learning rate or scale the inputs"
         )
     logs = {"loss": float(loss)}
+    if scores:
+        logs["score"] = float(host[n_steps:n_steps + len(scores)].sum(dtype=np.float64))
     if val:
         logs["val_loss"] = float(val[0])
     if len(val) > 1:

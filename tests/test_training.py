@@ -26,9 +26,10 @@ def test_loss_decreases_and_history_is_kept(backend):
     validation = (X[:, :20], Y[:, :20])
     history = train(backend, state, X, Y, epochs=15, batch_size=16, validation=validation,
                     score=lambda xp, A, Y: xp.mean(xp.astype(xp.argmax(A, axis=0) == xp.argmax(Y, axis=0), A.dtype)))
-    assert len(history.loss) == len(history.val_loss) == len(history.val_score) == 15
+    assert len(history.loss) == len(history.score) == len(history.val_loss) == len(history.val_score) == 15
     assert history.loss[-1] < 0.8 * history.loss[0]
-    assert all(0 <= s <= 1 for s in history.val_score)
+    assert all(0 <= s <= 1 for s in history.val_score + history.score)
+    assert history.score[-1] > history.score[0]
     assert state.epoch == 15 and state.step == 15 * 6
 
 
