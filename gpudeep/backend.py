@@ -8,6 +8,7 @@ Importing this module never imports CuPy; only asking for it does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
@@ -35,6 +36,10 @@ class BackendUnavailableError(RuntimeError):
     """The backend asked for cannot run here; the message says why and how to fix it."""
 
 
+class DeviceMemoryError(MemoryError):
+    """The device ran out of memory; the message gives the request, what was running and what to lower."""
+
+
 @dataclass(frozen=True)
 class Backend:
     """An array library, resolved once and passed along.
@@ -54,6 +59,8 @@ class Backend:
     _to_numpy: Callable[[object], np.ndarray] = field(repr=False, compare=False)
     _synchronize: Callable[[], None] = field(repr=False, compare=False, default=lambda: None)
     _device_request: object = field(repr=False, compare=False, default=None)
+    _memory_errors: tuple = field(repr=False, compare=False, default=(MemoryError,))
+    _release_memory: Callable[[], None] = field(repr=False, compare=False, default=lambda: None)
 
     def __reduce__(self):
         """Pickle as the request that resolves it again: modules and devices do not pickle."""
@@ -122,6 +129,22 @@ class Backend:
     def synchronize(self) -> None:
         """Wait until the device has finished all queued work (a no-op on the CPU)."""
         self._synchronize()
+
+    def release_memory(self) -> None:
+        """Hand the memory pool's cached blocks back to the device (a no-op on the CPU)."""
+        self._release_memory()
+
+    @contextlib.contextmanager
+    def memory_guard(self, doing: str, advice: str):
+        """Turn running out of memory inside the block into a ``DeviceMemoryError`` that says what
+        was being done, what the allocator was asked for, and ``advice``; the pool is released."""
+        try:
+            yield
+        except DeviceMemoryError:
+            raise
+        except self._memory_errors as error:
+            self.release_memory()
+            raise DeviceMemoryError(f"out of memory on {self.description} while {doing}: {error}; {advice}") from error
 
 
 def array_library(array) -> str | None:
@@ -220,8 +243,14 @@ def _cupy_backend(cupy: ModuleType, index: int, reason: str) -> Backend:
     return Backend(
         "cupy", cupy, gpu, description, reason,
         _to_numpy=cupy.asnumpy, _synchronize=lambda: cupy.cuda.get_current_stream().synchronize(),
-        _device_request=index,
+        _device_request=index, _memory_errors=(cupy.cuda.memory.OutOfMemoryError, MemoryError),
+        _release_memory=lambda: _free_cupy_pools(cupy),
     )
+
+
+def _free_cupy_pools(cupy: ModuleType) -> None:
+    cupy.get_default_memory_pool().free_all_blocks()
+    cupy.get_default_pinned_memory_pool().free_all_blocks()
 
 
 class CupyProbe(NamedTuple):

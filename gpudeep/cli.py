@@ -191,13 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as error:  # what the user gave is wrong
         if args.debug:
             raise
-        print(f"gpudeep: error: {error}", file=sys.stderr)
+        print(f"gpudeep: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except (RuntimeError, ArithmeticError, OSError) as error:  # the run failed
+    except (RuntimeError, ArithmeticError, OSError, MemoryError) as error:  # the run failed
         if args.debug:
             raise
-        print(f"gpudeep: error: {error}", file=sys.stderr)
+        print(f"gpudeep: error: {_one_line(error)}", file=sys.stderr)
         return 1
+
+
+def _one_line(error: Exception, limit: int = 600) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Predictions come back as NumPy arrays whatever the backend.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -29,7 +30,7 @@ from .training import Callback, EarlyStopping, TrainingState, train
 
 # scikit-learn's names for the same activations
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}
-PREDICT_CHUNK = 8192  # rows per forward pass at prediction time: bounds device memory
+PREDICT_MEMORY_BYTES = 256 * 2**20  # device memory one forward pass at prediction time may use
 
 
 class _DeepNetwork(BaseEstimator):
@@ -108,12 +109,15 @@ class _DeepNetwork(BaseEstimator):
     def _fit(self, X, y, *, incremental: bool, classes=None, resume_from=None):
         self._check_hyperparameters()
         continuing = (incremental or self.warm_start) and hasattr(self, "state_")
-        X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32),
-                             multi_output=self._multi_output, y_numeric=not self._is_classifier)
+        with _explained():
+            X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32),
+                                 multi_output=self._multi_output, y_numeric=not self._is_classifier)
         Y = self._encode_targets(y, first_fit=not continuing, classes=classes)
         if not continuing:
             self._fit_input_scaling(X)
         X = self._scale(X)
+        _check_range("X", X, self.dtype)
+        _check_range("y", Y, self.dtype)
 
         validation = None
         if self.early_stopping and not incremental:
@@ -123,12 +127,15 @@ class _DeepNetwork(BaseEstimator):
             )
         if not continuing:
             self.backend_ = self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
-            self.state_ = self._initial_state(X.shape[1], Y.shape[1])
+            with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
+                self.state_ = self._initial_state(X.shape[1], Y.shape[1])
         backend, state = self.backend_, self.state_
         if resume_from is not None:
             load_checkpoint(resume_from, self)
-        if self.early_stopping and not incremental:
-            validation = (backend.asarray(X_val.T, self.dtype), backend.asarray(Y_val.T, self.dtype))
+        with backend.memory_guard(f"moving {X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
+            X_device, Y_device = backend.asarray(X.T, self.dtype), backend.asarray(Y.T, self.dtype)
+            if self.early_stopping and not incremental:
+                validation = (backend.asarray(X_val.T, self.dtype), backend.asarray(Y_val.T, self.dtype))
 
         callbacks: list[Callback] = []
         if not incremental:
@@ -144,7 +151,7 @@ class _DeepNetwork(BaseEstimator):
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
         history = train(
-            backend, state, backend.asarray(X.T, self.dtype), backend.asarray(Y.T, self.dtype),
+            backend, state, X_device, Y_device,
             epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
             dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
             validation=validation, score=self._device_score,
@@ -219,8 +226,12 @@ class _DeepNetwork(BaseEstimator):
     def _fit_input_scaling(self, X: np.ndarray) -> None:
         """With ``standardize``, learn each feature's mean and standard deviation (1 where it is 0)."""
         if self.standardize:
-            self.input_mean_ = X.mean(axis=0)
-            scale = X.std(axis=0)
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean, scale = X.mean(axis=0), X.std(axis=0)
+            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+                raise ValueError("X's values are too large to standardize (their mean or standard deviation "
+                                 "overflows float64); divide X by a constant first")
+            self.input_mean_ = mean
             self.input_scale_ = np.where(scale > 0, scale, 1.0)
         else:
             self.input_mean_, self.input_scale_ = None, None
@@ -233,14 +244,27 @@ class _DeepNetwork(BaseEstimator):
     def _output(self, X) -> np.ndarray:
         """A[L] for host X ``(n_samples, n_features)``, as a float64 NumPy array ``(n_samples, n[L])``."""
         check_is_fitted(self, "state_")
-        X = self._scale(validate_data(self, X, reset=False, dtype=(np.float64, np.float32)))
+        with _explained():
+            X = self._scale(validate_data(self, X, reset=False, dtype=(np.float64, np.float32)))
+        _check_range("X", X, self.dtype)
         backend, state = self.backend_, self.state_
+        rows = self._predict_chunk_rows()
         outputs = []
-        for start in range(0, X.shape[0], PREDICT_CHUNK):
-            X_chunk = backend.asarray(X[start:start + PREDICT_CHUNK].T, self.dtype)
-            A_L = forward(backend.xp, state.arch, state.params, X_chunk).A[state.arch.L]
-            outputs.append(backend.to_numpy(A_L).T.astype(np.float64))
+        with backend.memory_guard(f"predicting {rows} rows at a time",
+                                  "lower gpudeep.estimators.PREDICT_MEMORY_BYTES"):
+            for start in range(0, X.shape[0], rows):
+                X_chunk = backend.asarray(X[start:start + rows].T, self.dtype)
+                A_L = forward(backend.xp, state.arch, state.params, X_chunk).A[state.arch.L]
+                outputs.append(backend.to_numpy(A_L).T.astype(np.float64))
+        if len(outputs) > 1:
+            backend.release_memory()  # a large input: give the pool's blocks back
         return np.concatenate(outputs) if outputs else np.empty((0, state.arch.layer_sizes[-1]))
+
+    def _predict_chunk_rows(self) -> int:
+        """Rows per forward pass so that its input, Z[l] and A[l] fit in PREDICT_MEMORY_BYTES."""
+        sizes = self.state_.arch.layer_sizes
+        bytes_per_row = np.dtype(self.dtype).itemsize * (sizes[0] + 2 * sum(sizes[1:]))
+        return max(1, PREDICT_MEMORY_BYTES // bytes_per_row)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -416,6 +440,43 @@ class DeepRegressor(RegressorMixin, _DeepNetwork):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+# scikit-learn's input checks name the problem; these add the fix where they do not
+HINTS = {
+    "contains infinity": "replace or drop those values (np.isfinite(X).all(axis=1) selects the finite rows)",
+    "Complex data not supported": "pass real numbers, e.g. X.real or np.abs(X)",
+    "could not convert": "encode text columns as numbers first, e.g. with sklearn.preprocessing.OrdinalEncoder",
+    "0 sample(s)": "pass at least one sample",
+    "0 feature(s)": "pass at least one feature column",
+    "inconsistent numbers of samples": "X and y need one entry per sample",
+    "should be a 1d array": "pass one label per sample; for several targets use DeepRegressor",
+}
+
+
+@contextlib.contextmanager
+def _explained():
+    """Re-raise scikit-learn's validation errors as one line with the fix appended."""
+    try:
+        yield
+    except ValueError as error:
+        message = str(error)
+        hint = next((fix for problem, fix in HINTS.items() if problem in message), None)
+        if hint is None:
+            raise
+        first_line = message.splitlines()[0].rstrip(". ")
+        raise ValueError(f"{first_line}; {hint}") from error
+
+
+def _check_range(name: str, values: np.ndarray, dtype: str) -> None:
+    """``ValueError`` when host values would overflow to infinity in ``dtype`` on the device."""
+    limit = float(np.finfo(dtype).max)
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    if largest > limit:
+        raise ValueError(
+            f"{name} holds values up to {largest:.3g}, beyond {dtype}'s range ({limit:.3g}); "
+            f"scale the data (standardize=True for X) or use dtype='float64'"
+        )
 
 
 def _seed(random_state):

@@ -1,6 +1,8 @@
 """The model file: a ``.npz`` of arrays plus one JSON metadata entry, never pickled.
 
-Reading validates everything before use: the archive's member names, each
+Every file ends with a SHA-256 of all its other bytes (as the zip comment), so
+truncation or any damaged byte is caught before the archive is parsed.
+Reading then validates everything before use: the archive's member names, each
 array's header (dtype and shape, against what the metadata declares) before its
 data is read, the format version, and that every weight is finite. Anything
 wrong raises ``ModelFormatError`` naming the file and the reason. Writing is
@@ -15,6 +17,9 @@ it continues exactly as if it had not stopped.
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
+import io
 import json
 import os
 import tempfile
@@ -32,6 +37,8 @@ METADATA = "metadata"
 MAX_METADATA_BYTES = 1 << 20
 MAX_ARRAY_ELEMENTS = 1 << 28  # 256 Mi elements (1 GiB of float32): far above any model here
 
+SEAL_PREFIX = b"gpudeep-sha256:"
+SEAL_LENGTH = len(SEAL_PREFIX) + 64
 LABELS = "labels"  # the expected dtype of class labels: any bool, number or string dtype
 
 MODEL_CLASSES: dict[str, type] = {}
@@ -82,11 +89,16 @@ def _write(path: Path, metadata: dict, arrays: dict[str, np.ndarray]) -> Path:
             raise ValueError(f"refusing to write {path}: {name} holds non-finite values")
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "gpudeep_version": _library_version(), **metadata}
     encoded = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
+    archive = io.BytesIO()
+    np.savez(archive, **{METADATA: encoded}, **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a writer that was killed
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
-            np.savez(file, **{METADATA: encoded}, **arrays)
+            file.write(seal(archive.getvalue()))
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -96,6 +108,35 @@ def _write(path: Path, metadata: dict, arrays: dict[str, np.ndarray]) -> Path:
         raise
     _sync_folder(path.parent)
     return path
+
+
+def seal(archive: bytes) -> bytes:
+    """The zip ``archive`` with a SHA-256 of all its other bytes as its comment."""
+    if archive[-2:] != b"\0\0":
+        raise ValueError("the archive already has a comment")
+    body = archive[:-2] + SEAL_LENGTH.to_bytes(2, "little")  # the comment's length, then the comment
+    return body + SEAL_PREFIX + hashlib.sha256(body).hexdigest().encode()
+
+
+def _check_seal(path: Path, fail) -> None:
+    """``fail`` unless the file ends with the SHA-256 of everything before it."""
+    size = path.stat().st_size
+    if size < SEAL_LENGTH + 22:
+        fail("too short to be a gpudeep model file (truncated?)")
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        remaining = size - SEAL_LENGTH
+        while remaining:
+            chunk = file.read(min(remaining, 1 << 20))
+            if not chunk:
+                fail("changed while being read")
+            digest.update(chunk)
+            remaining -= len(chunk)
+        trailer = file.read()
+    if not trailer.startswith(SEAL_PREFIX):
+        fail("not sealed by gpudeep: not a gpudeep model file, or a truncated one")
+    if trailer[len(SEAL_PREFIX):] != digest.hexdigest().encode():
+        fail("damaged: its SHA-256 does not match its contents")
 
 
 def _sync_folder(folder: Path) -> None:
@@ -176,8 +217,10 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     def fail(reason: str):
         raise ModelFormatError(f"{path}: {reason}")
 
-    if not zipfile.is_zipfile(path):
-        fail("not a gpudeep model file (it is not a .npz archive)")
+    with path.open("rb") as file:
+        if file.read(4) != b"PK\x03\x04":
+            fail("not a gpudeep model file (it is not a .npz archive)")
+    _check_seal(path, fail)
     with zipfile.ZipFile(path) as archive:
         members = {name.removesuffix(".npy"): name for name in archive.namelist()}
         if METADATA not in members:

@@ -133,45 +133,57 @@ def train(
     the training batches and the validation data.
     Raises ``TrainingDivergedError`` when a cost or a weight is not finite.
     """
-    xp, arch, m = backend.xp, state.arch, X.shape[1]
-    dtype = backend.dtype_name(X)
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=None if verbose else True, leave=False)
+    settings = {"batch_size": batch_size, "shuffle": shuffle, "l2": l2, "dropout": dropout, "score": score}
+    memory_guard = backend.memory_guard(
+        f"training with batch_size {batch_size}", "lower batch_size or the layer sizes (float32 halves float64's memory)"
+    )
     try:
-        for _ in bar:
-            if schedule is not None:
-                state.optimizer.learning_rate = schedule(state.epoch)
-            order = backend.asarray(state.rng.permutation(m) if shuffle else np.arange(m))
-            draw = backend.uniform(int(state.rng.integers(2**63))) if dropout else None
-            costs, scores = [], []
-            for start in range(0, m, batch_size):
-                batch = order[start:start + batch_size]
-                X_batch, Y_batch = xp.take(X, batch, axis=1), xp.take(Y, batch, axis=1)
-                m_batch = X_batch.shape[1]
-                masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
-                cache = forward(xp, arch, state.params, X_batch, masks)
-                cost = compute_cost(xp, arch, cache, Y_batch)
-                if l2:
-                    cost = cost + l2_penalty(xp, state.params, l2, m_batch)
-                costs.append(cost * (m_batch / m))
-                if score is not None:
-                    scores.append(score(xp, cache.A[arch.L], Y_batch) * (m_batch / m))
-                state.optimizer.step(xp, state.params, backward(xp, arch, state.params, cache, Y_batch, l2))
-                state.step += 1
-            state.epoch += 1
-            logs = _epoch_logs(backend, state, costs, scores, validation, score)
-            for name, value in logs.items():
-                getattr(state.history, name).append(value)
-            bar.set_postfix(logs, refresh=False)
-            if verbose >= 2:
-                print(f"epoch {state.epoch}: " + ", ".join(f"{k} {v:.6g}" for k, v in logs.items()))
-            stops = [callback.on_epoch_end(state, logs, backend) for callback in callbacks]  # every one runs
-            if any(stops):
-                break
+        with memory_guard:
+            for _ in bar:
+                if schedule is not None:
+                    state.optimizer.learning_rate = schedule(state.epoch)
+                costs, scores = _run_epoch(backend, state, X, Y, **settings)
+                logs = _epoch_logs(backend, state, costs, scores, validation, score)
+                for name, value in logs.items():
+                    getattr(state.history, name).append(value)
+                bar.set_postfix(logs, refresh=False)
+                if verbose >= 2:
+                    print(f"epoch {state.epoch}: " + ", ".join(f"{k} {v:.6g}" for k, v in logs.items()))
+                stops = [callback.on_epoch_end(state, logs, backend) for callback in callbacks]  # every one runs
+                if any(stops):
+                    break
     finally:
         bar.close()
         for callback in callbacks:
             callback.on_train_end(state, backend)
     return state.history
+
+
+def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, score):
+    """One pass over the data in shuffled mini-batches; returns the steps' (costs, scores) on the device,
+    each weighted by its batch's share of the epoch."""
+    xp, arch, m = backend.xp, state.arch, X.shape[1]
+    dtype = backend.dtype_name(X)
+    order = backend.asarray(state.rng.permutation(m) if shuffle else np.arange(m))
+    draw = backend.uniform(int(state.rng.integers(2**63))) if dropout else None
+    costs, scores = [], []
+    for start in range(0, m, batch_size):
+        batch = order[start:start + batch_size]
+        X_batch, Y_batch = xp.take(X, batch, axis=1), xp.take(Y, batch, axis=1)
+        m_batch = X_batch.shape[1]
+        masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
+        cache = forward(xp, arch, state.params, X_batch, masks)
+        cost = compute_cost(xp, arch, cache, Y_batch)
+        if l2:
+            cost = cost + l2_penalty(xp, state.params, l2, m_batch)
+        costs.append(cost * (m_batch / m))
+        if score is not None:
+            scores.append(score(xp, cache.A[arch.L], Y_batch) * (m_batch / m))
+        state.optimizer.step(xp, state.params, backward(xp, arch, state.params, cache, Y_batch, l2))
+        state.step += 1
+    state.epoch += 1
+    return costs, scores
 
 
 def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: list, validation, score) -> dict:

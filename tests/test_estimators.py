@@ -12,7 +12,6 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from gpudeep import DeepClassifier, DeepRegressor
-from gpudeep.backend import get_backend
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # small epoch budgets
 
@@ -177,13 +176,19 @@ def test_logistic_is_an_alias_of_sigmoid():
     assert model.state_.arch.activations == ("sigmoid", "sigmoid")
 
 
-def test_predict_works_in_chunks(monkeypatch):
+def test_predict_works_in_chunks_within_its_memory_budget(monkeypatch):
     from gpudeep import estimators
+    from gpudeep.backend import Backend
 
-    monkeypatch.setattr(estimators, "PREDICT_CHUNK", 7)
-    X, y = make_classification(n_samples=50, n_features=3, n_redundant=0, random_state=0)
-    model = DeepClassifier(**FAST, dtype="float64").fit(X, y)
-    chunked = model.predict_proba(X)
-    monkeypatch.setattr(estimators, "PREDICT_CHUNK", 10_000)
-    np.testing.assert_allclose(chunked, model.predict_proba(X), rtol=1e-12)
-    assert get_backend("numpy").name == model.backend_.name
+    X, y = make_classification(n_samples=50, n_features=4, n_redundant=0, random_state=0)
+    model = DeepClassifier(**FAST, dtype="float64").fit(X, y)  # layers 4, 32, 1
+    whole = model.predict_proba(X)
+    bytes_per_row = 8 * (4 + 2 * (32 + 1))
+    monkeypatch.setattr(estimators, "PREDICT_MEMORY_BYTES", 7 * bytes_per_row)
+    moved, released = [], []
+    original = Backend.asarray
+    monkeypatch.setattr(Backend, "asarray", lambda self, data, dtype=None: moved.append(np.shape(data))
+                        or original(self, data, dtype))
+    monkeypatch.setattr(Backend, "release_memory", lambda self: released.append(True))
+    np.testing.assert_allclose(model.predict_proba(X), whole, rtol=1e-12)
+    assert moved == [(4, 7)] * 7 + [(4, 1)] and released == [True]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -82,6 +83,11 @@ def test_pickled_payload_is_rejected_without_running(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.npz"
     np.savez(path, metadata=np.array([CreatesAFile(marker)], dtype=object))
+    with pytest.raises(ModelFormatError, match="not sealed by gpudeep"):
+        load(path)
+    archive = io.BytesIO()  # even with a valid seal, the header check refuses the objects
+    np.savez(archive, metadata=np.array([CreatesAFile(marker)], dtype=object))
+    path.write_bytes(model_io.seal(archive.getvalue()))
     with pytest.raises(ModelFormatError, match="holds Python objects"):
         load(path)
     assert not marker.exists()
@@ -101,8 +107,9 @@ def rewrite(path: Path, change) -> None:
     metadata, arrays = model_io.read(path)
     change(metadata, arrays)
     encoded = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
-    with open(path, "wb") as file:
-        np.savez(file, metadata=encoded, **arrays)
+    archive = io.BytesIO()
+    np.savez(archive, metadata=encoded, **arrays)
+    path.write_bytes(model_io.seal(archive.getvalue()))  # a valid seal: the content checks must catch it
 
 
 def test_newer_format_asks_to_upgrade(tmp_path):
@@ -138,7 +145,7 @@ def test_inconsistent_files_are_rejected(tmp_path, change, message):
 def test_files_of_the_wrong_kind(tmp_path):
     data = tmp_path / "data.npz"
     np.savez(data, X=np.ones((3, 2)), y=np.ones(3))
-    with pytest.raises(ModelFormatError, match="no metadata entry"):
+    with pytest.raises(ModelFormatError, match="not sealed by gpudeep"):
         load(data)
     text = tmp_path / "table.npz"
     text.write_text("a,b\n1,2\n")
