@@ -75,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     _data_arguments(evaluate)
     evaluate.add_argument("--backend", choices=BACKEND_NAMES, default=None)
 
+    bench = commands.add_parser("bench", help="time a training step against PyTorch and scikit-learn")
+    bench.add_argument("--backend", choices=BACKEND_NAMES, default=None)
+    bench.add_argument("--quick", action="store_true", help="one tiny net only: proves the suite runs")
+    bench.add_argument("--repeats", type=int, default=20, help="timed steps per measurement (default 20)")
+    bench.add_argument("--without", action="append", default=[], choices=["pytorch", "scikit-learn"],
+                       help="leave a library out")
+    bench.add_argument("--output", type=Path, default=None, help="also write the table (Markdown) here")
+    bench.add_argument("--crossover", action="store_true",
+                       help="find the width and batch from which the GPU beats the CPU (needs a GPU)")
+
     predict = commands.add_parser("predict", help="predict for the rows of a CSV file (header row of feature names)")
     predict.add_argument("model", type=Path)
     predict.add_argument("input", type=Path)
@@ -168,6 +178,25 @@ def _predict(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from . import benchmark
+
+    if args.crossover:
+        cpu, gpu = get_backend("numpy"), get_backend("cupy")  # raises, with the reason, without a GPU
+        rows = benchmark.crossover(cpu, gpu, repeats=args.repeats)
+        text = benchmark.crossover_markdown(rows, benchmark.environment(gpu))
+    else:
+        backend = get_backend(args.backend)
+        libraries = [name for name in ("gpudeep", "pytorch", "scikit-learn") if name not in args.without]
+        nets = benchmark.TINY if args.quick else benchmark.NETS
+        rows = benchmark.run(backend, nets, repeats=args.repeats, libraries=libraries)
+        text = benchmark.markdown(rows, benchmark.matmul_peak(backend), benchmark.environment(backend))
+    print(text)
+    if args.output is not None:
+        args.output.write_text(text + "\n")
+    return 0
+
+
 def _plot_loss(loss_curve: list[float], title: str, path: Path) -> None:
     from matplotlib.figure import Figure
 
@@ -180,7 +209,7 @@ def _plot_loss(loss_curve: list[float], title: str, path: Path) -> None:
     figure.savefig(path, dpi=100)
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "bench": _bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,7 +136,8 @@ def forward(xp, arch: Architecture, params, X, masks=None) -> Cache:
         raise ValueError(f"masks must hold one entry per hidden layer ({arch.L - 1}), got {len(masks)}")
     Z, A = [None], [X]
     for l, (W, b) in enumerate(params, start=1):
-        Z.append(W @ A[l - 1] + b)  # Z[l] = W[l]·A[l-1] + b[l]
+        Z.append(W @ A[l - 1])  # Z[l] = W[l]·A[l-1] + b[l], the bias added in place
+        Z[l] += b
         A.append(arch.g(l).forward(xp, Z[l]))  # A[l] = g[l](Z[l])
         if D[l] is not None:
             A[l] = A[l] * D[l]  # inverted dropout: A[l] ∗= D[l]

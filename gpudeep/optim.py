@@ -36,7 +36,7 @@ class Optimizer:
         self.state: dict[str, list] = {}
 
     def step(self, xp, params, grads) -> None:
-        """One update of every parameter, in place."""
+        """One update of every parameter, in place; ``grads`` may be used as scratch space."""
         if not self.state:
             self.state = {slot: [[xp.zeros_like(W), xp.zeros_like(b)] for W, b in params] for slot in self.slots}
         self.t += 1
@@ -62,10 +62,18 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.slots = ("velocity",) if self.momentum else ()
 
-    def _update(self, xp, P, dP, velocity=None) -> None:
-        if velocity is None:
-            P -= self.learning_rate * dP
+    def step(self, xp, params, grads) -> None:
+        if self.momentum:
+            super().step(xp, params, grads)
             return
+        self.t += 1
+        for (W, b), (dW, db) in zip(params, grads, strict=True):  # P -= α·dP, scaling dP in place
+            dW *= self.learning_rate
+            W -= dW
+            db *= self.learning_rate
+            b -= db
+
+    def _update(self, xp, P, dP, velocity) -> None:
         velocity *= self.momentum
         velocity -= self.learning_rate * dP
         if self.nesterov:

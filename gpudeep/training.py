@@ -160,6 +160,19 @@ def train(
     return state.history
 
 
+def train_step(xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2: float = 0.0, masks=None):
+    """One training step on a batch X ``(n[0], m)``, Y ``(n[L], m)``: forward, cost, backward, update.
+
+    Returns (cost, A[L]): the cost with its L2 term as a 0-d device array, and the output before the update.
+    """
+    cache = forward(xp, arch, params, X, masks)
+    cost = compute_cost(xp, arch, cache, Y)
+    if l2:
+        cost = cost + l2_penalty(xp, params, l2, Y.shape[1])
+    optimizer.step(xp, params, backward(xp, arch, params, cache, Y, l2))
+    return cost, cache.A[arch.L]
+
+
 def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, score):
     """One pass over the data in shuffled mini-batches; returns the steps' (costs, scores) on the device,
     each weighted by its batch's share of the epoch."""
@@ -173,14 +186,10 @@ def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuf
         X_batch, Y_batch = xp.take(X, batch, axis=1), xp.take(Y, batch, axis=1)
         m_batch = X_batch.shape[1]
         masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
-        cache = forward(xp, arch, state.params, X_batch, masks)
-        cost = compute_cost(xp, arch, cache, Y_batch)
-        if l2:
-            cost = cost + l2_penalty(xp, state.params, l2, m_batch)
+        cost, A_L = train_step(xp, arch, state.params, state.optimizer, X_batch, Y_batch, l2=l2, masks=masks)
         costs.append(cost * (m_batch / m))
         if score is not None:
-            scores.append(score(xp, cache.A[arch.L], Y_batch) * (m_batch / m))
-        state.optimizer.step(xp, state.params, backward(xp, arch, state.params, cache, Y_batch, l2))
+            scores.append(score(xp, A_L, Y_batch) * (m_batch / m))
         state.step += 1
     state.epoch += 1
     return costs, scores

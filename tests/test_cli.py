@@ -181,3 +181,21 @@ def test_train_with_defaults_reaches_96_percent_on_breast_cancer(tmp_path):
 
     assert main(["train", "--dataset", "breast_cancer", "--out", str(tmp_path), "--quiet"]) == 0
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] >= 0.96
+
+
+def test_bench_quick_runs_the_whole_suite_at_a_tiny_size(capsys, tmp_path):
+    """Benchmarks are not tests: this only proves the suite runs and writes its table."""
+    output = tmp_path / "results.md"
+    assert main(["bench", "--quick", "--repeats", "3", "--backend", "numpy", "--output", str(output)]) == 0
+    table = output.read_text()
+    assert "| tiny | 4 | gpudeep |" in table and "| tiny | 32 | scikit-learn |" in table
+    assert "measured float32 matrix-product peak" in table
+
+
+def test_bench_crossover_needs_a_gpu(capsys):
+    from conftest import gpu_unavailable_reason
+
+    if not gpu_unavailable_reason():
+        pytest.skip("a GPU is present")
+    assert main(["bench", "--crossover"]) == 1
+    assert "cupy backend cannot run" in capsys.readouterr().err

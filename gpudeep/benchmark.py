@@ -1,0 +1,333 @@
+"""Benchmarks: one training step of gpudeep, PyTorch and scikit-learn on the same nets, in one run.
+
+A step is forward, cost, backward and a plain SGD update on one float32 batch. Each
+library is warmed up, then timed over several repetitions (synchronised on a GPU);
+the median is reported with GFLOP/s, counted as 6·Σ n[l]·n[l-1]·m, and its share of
+the matrix-product peak measured in the same run.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backend import Backend
+from .gradcheck import random_problem
+from .network import Architecture, init_parameters
+from .optim import SGD
+from .training import train_step
+
+LEARNING_RATE = 0.01
+
+
+@dataclass(frozen=True)
+class Net:
+    """A benchmark network: units n[0..L], the hidden activation, the loss, and its batch sizes."""
+
+    name: str
+    layer_sizes: tuple[int, ...]
+    hidden: str
+    loss: str
+    batches: tuple[int, ...]
+    gpu_batches: tuple[int, ...] = ()
+
+    def architecture(self) -> Architecture:
+        return Architecture.build(self.layer_sizes, hidden=self.hidden, loss=self.loss)
+
+
+NETS = (
+    Net("seed", (3, 4, 4, 4, 4, 3, 1), "sigmoid", "binary_cross_entropy", (2, 256)),
+    Net("mnist", (784, 256, 128, 10), "relu", "categorical_cross_entropy", (128, 1024)),
+    Net("wide", (1024, 4096, 4096, 10), "relu", "categorical_cross_entropy", (1024,), gpu_batches=(4096,)),
+)
+TINY = (Net("tiny", (8, 16, 3), "relu", "categorical_cross_entropy", (4, 32)),)
+
+
+@dataclass
+class Row:
+    """One library on one net and batch size."""
+
+    net: str
+    batch: int
+    library: str
+    seconds: float
+    flops: float
+    peak_bytes: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def gflops(self) -> float:
+        return self.flops / self.seconds / 1e9
+
+
+def step_flops(layer_sizes, m: int) -> float:
+    """6·Σ n[l]·n[l-1]·m: 2 for the forward product, 4 for the two backward ones."""
+    return 6.0 * sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])) * m
+
+
+def median_seconds(step: Callable[[], object], synchronize: Callable[[], None], *, repeats: int,
+                   warmup: int = 3, budget: float = 20.0) -> float:
+    """Median wall time of ``step`` after ``warmup`` calls; fewer repeats if they pass ``budget`` seconds."""
+    for _ in range(warmup):
+        step()
+    synchronize()
+    times, started = [], time.perf_counter()
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - begin)
+        if time.perf_counter() - started > budget and len(times) >= 3:
+            break
+    return statistics.median(times)
+
+
+def peak_bytes(library: str, step: Callable[[], object], backend: Backend) -> int | None:
+    """Peak memory of one call of ``step``: NumPy's allocations on the host (tracemalloc sees them),
+    the CuPy pool's size after a step from empty, or PyTorch's CUDA peak; None where unknown."""
+    on_gpu = backend.name == "cupy"
+    if library == "gpudeep" and not on_gpu:
+        tracemalloc.start()
+        try:
+            step()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    if library == "gpudeep":
+        pool = backend.xp.get_default_memory_pool()
+        pool.free_all_blocks()
+        step()
+        backend.synchronize()
+        return pool.total_bytes()
+    if library == "pytorch" and on_gpu:
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated()
+    return None
+
+
+def data(net: Net, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Host X ``(n[0], m)`` and Y ``(n[L], m)`` for the net's loss, float32."""
+    X, Y = random_problem(net.architecture(), m, rng=0)
+    return X.astype(np.float32), Y.astype(np.float32)
+
+
+def gpudeep_step(backend: Backend, net: Net, m: int) -> Callable[[], object]:
+    """One gpudeep training step on data already on the device."""
+    arch, xp = net.architecture(), backend.xp
+    params = init_parameters(arch, backend, init="he", dtype="float32", rng=0)
+    X, Y = (backend.asarray(a, "float32") for a in data(net, m))
+    optimizer = SGD(LEARNING_RATE)
+    return lambda: train_step(xp, arch, params, optimizer, X, Y)
+
+
+def torch_step(net: Net, m: int, device: str):
+    """The same step in PyTorch eager mode, or None when PyTorch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    layers = []
+    sizes = net.layer_sizes
+    for l in range(1, len(sizes)):
+        layers.append(torch.nn.Linear(sizes[l - 1], sizes[l]))
+        if l < len(sizes) - 1:
+            layers.append(torch.nn.Sigmoid() if net.hidden == "sigmoid" else torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers).to(device)
+    X, Y = data(net, m)
+    inputs = torch.from_numpy(np.ascontiguousarray(X.T)).to(device)
+    if net.loss == "binary_cross_entropy":
+        loss_fn, targets = torch.nn.BCEWithLogitsLoss(), torch.from_numpy(np.ascontiguousarray(Y.T)).to(device)
+    else:
+        loss_fn, targets = torch.nn.CrossEntropyLoss(), torch.from_numpy(Y.argmax(axis=0)).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def sklearn_step(net: Net, m: int):
+    """scikit-learn's MLPClassifier: one ``partial_fit`` over one batch is one SGD step."""
+    import warnings
+
+    from sklearn.neural_network import MLPClassifier
+
+    X, Y = data(net, m)
+    rows = np.ascontiguousarray(X.T)
+    labels = Y[0].astype(int) if Y.shape[0] == 1 else Y.argmax(axis=0)
+    classes = np.arange(max(2, Y.shape[0]))
+    model = MLPClassifier(hidden_layer_sizes=net.layer_sizes[1:-1], solver="sgd", momentum=0.0, alpha=0.0,
+                          learning_rate_init=LEARNING_RATE, batch_size=m,
+                          activation="logistic" if net.hidden == "sigmoid" else "relu")
+
+    def step():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.partial_fit(rows, labels, classes=classes)
+
+    return step
+
+
+def matmul_peak(backend: Backend, shape=(4096, 4096, 1024), repeats: int = 5) -> float:
+    """The float32 matrix-product rate (GFLOP/s), best of ``repeats``, for (n×k)·(k×m)."""
+    n, k, m = shape
+    rng = np.random.default_rng(0)
+    A = backend.asarray(rng.standard_normal((n, k), dtype=np.float32))
+    B = backend.asarray(rng.standard_normal((k, m), dtype=np.float32))
+    A @ B
+    backend.synchronize()
+    best = np.inf
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        A @ B
+        backend.synchronize()
+        best = min(best, time.perf_counter() - begin)
+    return 2.0 * n * k * m / best / 1e9
+
+
+def run(backend: Backend, nets=NETS, *, repeats: int = 20, libraries=("gpudeep", "pytorch", "scikit-learn"),
+        log: Callable[[str], None] = print) -> list[Row]:
+    """Time every library on every net and batch size on ``backend``'s device."""
+    on_gpu = backend.name == "cupy"
+    rows = []
+    for net in nets:
+        for m in net.batches + (net.gpu_batches if on_gpu else ()):
+            flops = step_flops(net.layer_sizes, m)
+            steps = {"gpudeep": gpudeep_step(backend, net, m)}
+            if "pytorch" in libraries:
+                steps["pytorch"] = torch_step(net, m, "cuda" if on_gpu else "cpu")
+            if "scikit-learn" in libraries and not on_gpu:
+                steps["scikit-learn"] = sklearn_step(net, m)
+            for library, step in steps.items():
+                if step is None:
+                    continue
+                synchronize = backend.synchronize if library == "gpudeep" else _torch_sync(on_gpu, library)
+                seconds = median_seconds(step, synchronize, repeats=repeats)
+                rows.append(Row(net.name, m, library, seconds, flops, peak_bytes(library, step, backend)))
+                log(f"{net.name:>6} b{m:<5} {library:<13} {seconds * 1e3:10.3f} ms  {rows[-1].gflops:8.2f} GFLOP/s")
+    return rows
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.2f} GiB"
+
+
+def _torch_sync(on_gpu: bool, library: str) -> Callable[[], None]:
+    if library == "pytorch" and on_gpu:
+        import torch
+
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def environment(backend: Backend) -> dict:
+    """What the numbers depend on: date, machine, library versions, thread counts."""
+    import sklearn
+
+    info = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": _cpu_name(),
+        "device": backend.description,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "blas threads": _blas_threads(),
+    }
+    try:
+        import torch
+
+        info["pytorch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    except ImportError:
+        info["pytorch"] = "not installed"
+    if backend.name == "cupy":
+        info["cupy"] = backend.xp.__version__
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _blas_threads() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    return ", ".join(f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info()) or "none"
+
+
+def markdown(rows: list[Row], peak: float, info: dict) -> str:
+    """The results as a Markdown table with ratios to PyTorch and from scikit-learn."""
+    by_key = {(r.net, r.batch, r.library): r for r in rows}
+    lines = [
+        "| net | batch | library | ms/step | GFLOP/s | % of peak | / PyTorch | scikit-learn / gpudeep | peak memory |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        torch_row = by_key.get((r.net, r.batch, "pytorch"))
+        sk_row = by_key.get((r.net, r.batch, "scikit-learn"))
+        ratio = f"{r.seconds / torch_row.seconds:.2f}" if torch_row and r.library != "pytorch" else ""
+        sk = f"{sk_row.seconds / r.seconds:.2f}" if sk_row and r.library == "gpudeep" else ""
+        memory = _size(r.peak_bytes) if r.peak_bytes is not None else ""
+        lines.append(f"| {r.net} | {r.batch} | {r.library} | {r.seconds * 1e3:.3f} | {r.gflops:.2f} | "
+                     f"{100 * r.gflops / peak:.1f} | {ratio} | {sk} | {memory} |")
+    header = [f"- {key}: {value}" for key, value in info.items()]
+    header.append(f"- measured float32 matrix-product peak: {peak:.1f} GFLOP/s")
+    return "\n".join(header + ["", *lines])
+
+
+def crossover(cpu: Backend, gpu: Backend, *, widths=(64, 256, 1024, 4096), batches=(16, 128, 1024, 8192),
+              repeats: int = 10, log: Callable[[str], None] = print) -> list[tuple[int, int, float, float]]:
+    """gpudeep's step time on the CPU and on the GPU for a [width, width, width, 10] ReLU net.
+
+    Returns (width, batch, cpu seconds, gpu seconds) for every pair.
+    """
+    rows = []
+    for width in widths:
+        net = Net(f"w{width}", (width, width, width, 10), "relu", "categorical_cross_entropy", ())
+        for m in batches:
+            cpu_s = median_seconds(gpudeep_step(cpu, net, m), cpu.synchronize, repeats=repeats)
+            gpu_s = median_seconds(gpudeep_step(gpu, net, m), gpu.synchronize, repeats=repeats)
+            rows.append((width, m, cpu_s, gpu_s))
+            log(f"width {width:>5} batch {m:>5}: CPU {cpu_s * 1e3:9.3f} ms  GPU {gpu_s * 1e3:9.3f} ms")
+    return rows
+
+
+def crossover_markdown(rows, info: dict) -> str:
+    """The crossover grid as a Markdown table of CPU/GPU time ratios, and where the GPU starts to win."""
+    widths = sorted({w for w, *_ in rows})
+    batches = sorted({m for _, m, *_ in rows})
+    ratio = {(w, m): c / g for w, m, c, g in rows}
+    lines = ["| width \\ batch | " + " | ".join(str(m) for m in batches) + " |",
+             "|---" * (len(batches) + 1) + "|"]
+    lines += [f"| {w} | " + " | ".join(f"{ratio[w, m]:.2f}" for m in batches) + " |" for w in widths]
+    wins = [(w * w * m, w, m) for (w, m), r in ratio.items() if r > 1]
+    verdict = ("the GPU wins from width {1} at batch {2} (CPU time / GPU time > 1 in the table)".format(*min(wins))
+               if wins else "the GPU wins nowhere in this grid")
+    header = [f"- {key}: {value}" for key, value in info.items()]
+    return "\n".join(header + ["", "CPU time / GPU time for one training step:", "", *lines, "", verdict])
