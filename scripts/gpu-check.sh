@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One command that checks gpudeep on a machine with an NVIDIA GPU and CuPy already installed:
+# gpudeep info, the GPU-marked tests and the parity tests on CuPy, the notebooks, and the GPU
+# benchmarks. Logs and summary.txt go to the folder given as $1, else $OUT, else gpu-check-TIME.
+# Each step has a time limit so that the whole check stays under 8 minutes on one GPU.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-${OUT:-gpu-check-$(date +%Y%m%d-%H%M%S)}}"
+mkdir -p "$out"
+python="${PYTHON:-python3}"
+failures=0
+
+step() {  # step NAME SECONDS COMMAND...: run it, log it, add a line to the summary
+    local name=$1 limit=$2 started code
+    shift 2
+    started=$(date +%s)
+    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    code=$?
+    [ "$code" -eq 0 ] || failures=$((failures + 1))
+    printf '%-12s %s (%ss)\n' "$name" "$([ "$code" -eq 0 ] && echo ok || echo "FAILED, exit $code")" \
+        "$(($(date +%s) - started))" | tee -a "$out/summary.txt"
+}
+
+{ date -u '+%Y-%m-%d %H:%M UTC'; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; } \
+    >"$out/summary.txt" 2>&1
+step info 60 "$python" -m gpudeep info --backend cupy
+step gpu-tests 120 "$python" -m pytest -q -ra -p no:cacheprovider -m gpu tests
+step parity 150 "$python" -m pytest -q -ra -p no:cacheprovider -k cupy tests
+step notebooks 90 "$python" -m pytest -q -ra -p no:cacheprovider notebooks
+step benchmark 150 "$python" -m gpudeep bench --backend cupy --repeats 10 --output "$out/bench-gpu.md"
+step crossover 60 "$python" -m gpudeep bench --crossover --repeats 5 --output "$out/crossover.md"
+echo "failures: $failures" | tee -a "$out/summary.txt"
+[ "$failures" -eq 0 ]

