@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--dtype", choices=DTYPES, default="float32")
     fit.add_argument("--out", type=Path, default=None, help="run folder (default runs/DATASET-TIME)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--distributed", action="store_true",
+                     help="data-parallel over the ranks of an MPI job: mpirun -n 4 gpudeep train --distributed")
 
     evaluate = commands.add_parser("evaluate", help="score a saved model on a data set's held-out split")
     evaluate.add_argument("model", type=Path)
@@ -129,13 +131,15 @@ def _train(args) -> int:
         hidden_layer_sizes=tuple(args.layers), activation=args.activation, solver=args.optimizer,
         learning_rate_init=args.lr, max_iter=args.epochs, batch_size=args.batch_size, alpha=args.alpha,
         dropout=args.dropout, random_state=args.seed, dtype=args.dtype, backend=args.backend,
-        standardize=True, verbose=0 if args.quiet else 1,
+        standardize=True, verbose=0 if args.quiet else 1, distributed=args.distributed,
     )
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed epoch budget is the CLI's contract
         model.fit(X_train, y_train)
     seconds = time.perf_counter() - start
+    if model.rank_ != 0:  # under MPI only rank 0 reports and writes the run folder
+        return 0
     score = model.score(X_test, y_test)
     metric = "accuracy" if task == "classification" else "r2"
     name = Path(args.dataset).stem

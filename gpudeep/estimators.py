@@ -22,7 +22,8 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .activations import ACTIVATIONS
-from .backend import DTYPES, Backend, get_backend
+from .backend import DTYPES, ENV_VAR, Backend, get_backend
+from .distributed import world
 from .io import CheckpointWriter, ModelFormatError, load_checkpoint, register_model
 from .network import Architecture, forward, init_parameters
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
@@ -67,6 +68,7 @@ class _DeepNetwork(BaseEstimator):
         backend=None,
         dtype="float32",
         checkpoint_path=None,
+        distributed=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -94,6 +96,7 @@ class _DeepNetwork(BaseEstimator):
         self.backend = backend
         self.dtype = dtype
         self.checkpoint_path = checkpoint_path
+        self.distributed = distributed
 
     # -- fitting -----------------------------------------------------------------------------
 
@@ -118,18 +121,23 @@ class _DeepNetwork(BaseEstimator):
         X = self._scale(X)
         _check_range("X", X, self.dtype)
         _check_range("y", Y, self.dtype)
+        group = world() if self.distributed else None
+        seed = _seed(self.random_state) if group is None else group.broadcast_seed(_seed(self.random_state))
 
         validation = None
         if self.early_stopping and not incremental:
             stratify = y if self._is_classifier else None
             X, X_val, Y, Y_val = train_test_split(
-                X, Y, test_size=self.validation_fraction, random_state=_seed(self.random_state), stratify=stratify
+                X, Y, test_size=self.validation_fraction, random_state=seed, stratify=stratify
             )
         if not continuing:
-            self.backend_ = self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
+            self.backend_ = self._resolve_backend(group)
             with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
-                self.state_ = self._initial_state(X.shape[1], Y.shape[1])
+                self.state_ = self._initial_state(X.shape[1], Y.shape[1], seed)
         backend, state = self.backend_, self.state_
+        if group is not None:
+            group.bind(backend)
+            group.broadcast_parameters(backend, state.params)
         if resume_from is not None:
             load_checkpoint(resume_from, self)
         with backend.memory_guard(f"moving {X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
@@ -145,18 +153,26 @@ class _DeepNetwork(BaseEstimator):
             )
             stopper.resume(state.history)
             callbacks.append(stopper)
-        if self.checkpoint_path is not None:
+        root = group is None or group.is_root  # only rank 0 reports and writes files
+        if self.checkpoint_path is not None and root:
             callbacks.append(CheckpointWriter(self, self.checkpoint_path))
 
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
-        history = train(
-            backend, state, X_device, Y_device,
-            epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
-            dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
-            validation=validation, score=self._device_score,
-            callbacks=callbacks, verbose=int(self.verbose),
-        )
+        try:
+            history = train(
+                backend, state, X_device, Y_device,
+                epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
+                dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
+                validation=validation, score=self._device_score,
+                callbacks=callbacks, verbose=int(self.verbose) if root else 0, group=group,
+            )
+        except Exception as error:
+            if group is not None and group.size > 1:
+                group.abort(error)  # never leave the other ranks waiting in an all-reduce
+            raise
+        self.rank_ = 0 if group is None else group.rank
+        self.allreduce_seconds_ = 0.0 if group is None else group.allreduce_seconds
         self.n_iter_ = state.epoch
         self.t_ = state.step
         self.loss_curve_ = list(history.loss)
@@ -172,11 +188,19 @@ class _DeepNetwork(BaseEstimator):
             )
         return self
 
-    def _initial_state(self, n_features: int, n_outputs: int) -> TrainingState:
+    def _resolve_backend(self, group) -> Backend:
+        """The backend asked for; under MPI, CuPy takes the GPU of the rank's local index."""
+        if isinstance(self.backend, Backend):
+            return self.backend
+        name = self.backend or os.environ.get(ENV_VAR) or "auto"
+        on_gpu = group is not None and name.strip().lower() in ("auto", "cupy")
+        return get_backend(self.backend, device=group.local_rank if on_gpu else None)
+
+    def _initial_state(self, n_features: int, n_outputs: int, seed) -> TrainingState:
         hidden = ACTIVATION_ALIASES.get(self.activation, self.activation)
         sizes = (n_features, *self._hidden_sizes(), n_outputs)
         arch = Architecture.build(sizes, hidden=hidden, loss=self._loss_name)
-        rng = np.random.default_rng(_seed(self.random_state))
+        rng = np.random.default_rng(seed)
         init = "he" if hidden in ("relu", "leaky_relu") else "xavier"
         params = init_parameters(arch, self.backend_, init=init, dtype=self.dtype, rng=rng)
         return TrainingState(arch, params, self._make_optimizer(), rng)
@@ -351,7 +375,8 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
     Parameters are named as in scikit-learn's ``MLPClassifier`` where the concept is the same,
     plus ``dropout`` (rate on hidden layers), ``standardize`` (scale inputs with the training
     data's mean and standard deviation), ``backend`` (a name for ``get_backend``, or a resolved
-    ``Backend``), ``dtype`` and ``checkpoint_path`` (written atomically after every epoch).
+    ``Backend``), ``dtype``, ``checkpoint_path`` (written atomically after every epoch) and
+    ``distributed`` (data-parallel over the ranks of an MPI job, see ``gpudeep.distributed``).
     """
 
     _is_classifier = True

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .backend import Backend
+from .distributed import data_parallel_step
 from .network import Architecture, backward, compute_cost, forward, l2_penalty
 from .optim import Optimizer, dropout_masks
 
@@ -125,16 +126,19 @@ def train(
     score: Callable | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: int = 0,
+    group=None,
 ) -> History:
     """Run ``epochs`` more epochs of mini-batch training on device arrays X ``(n[0], m)``, Y ``(n[L], m)``.
 
     validation: device arrays (X_val, Y_val), evaluated once per epoch without dropout.
     score(xp, A_L, Y) -> 0-d array: a metric where higher is better (accuracy, R²), kept for
     the training batches and the validation data.
+    group: a ``distributed.Group`` for data-parallel training over MPI, or None.
     Raises ``TrainingDivergedError`` when a cost or a weight is not finite.
     """
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=None if verbose else True, leave=False)
-    settings = {"batch_size": batch_size, "shuffle": shuffle, "l2": l2, "dropout": dropout, "score": score}
+    settings = {"batch_size": batch_size, "shuffle": shuffle, "l2": l2, "dropout": dropout, "score": score,
+                "group": group}
     memory_guard = backend.memory_guard(
         f"training with batch_size {batch_size}", "lower batch_size or the layer sizes (float32 halves float64's memory)"
     )
@@ -144,7 +148,7 @@ def train(
                 if schedule is not None:
                     state.optimizer.learning_rate = schedule(state.epoch)
                 costs, scores = _run_epoch(backend, state, X, Y, **settings)
-                logs = _epoch_logs(backend, state, costs, scores, validation, score)
+                logs = _epoch_logs(backend, state, costs, scores, validation, score, group)
                 for name, value in logs.items():
                     getattr(state.history, name).append(value)
                 bar.set_postfix(logs, refresh=False)
@@ -173,9 +177,9 @@ def train_step(xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2
     return cost, cache.A[arch.L]
 
 
-def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, score):
+def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, score, group):
     """One pass over the data in shuffled mini-batches; returns the steps' (costs, scores) on the device,
-    each weighted by its batch's share of the epoch."""
+    each weighted by its batch's share of the epoch (with ``group``, this rank's part of that share)."""
     xp, arch, m = backend.xp, state.arch, X.shape[1]
     dtype = backend.dtype_name(X)
     order = backend.asarray(state.rng.permutation(m) if shuffle else np.arange(m))
@@ -183,19 +187,28 @@ def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuf
     costs, scores = [], []
     for start in range(0, m, batch_size):
         batch = order[start:start + batch_size]
+        global_batch = batch.shape[0]
+        if group is not None:
+            batch = batch[group.rank::group.size]  # this rank's shard of the global batch
         X_batch, Y_batch = xp.take(X, batch, axis=1), xp.take(Y, batch, axis=1)
         m_batch = X_batch.shape[1]
         masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
-        cost, A_L = train_step(xp, arch, state.params, state.optimizer, X_batch, Y_batch, l2=l2, masks=masks)
-        costs.append(cost * (m_batch / m))
+        if group is None:
+            cost, A_L = train_step(xp, arch, state.params, state.optimizer, X_batch, Y_batch, l2=l2, masks=masks)
+            costs.append(cost * (m_batch / m))
+        else:
+            cost, A_L = data_parallel_step(group, backend, arch, state.params, state.optimizer, X_batch, Y_batch,
+                                           batch_size=global_batch, l2=l2, masks=masks)
+            costs.append(cost * (global_batch / m))
         if score is not None:
-            scores.append(score(xp, A_L, Y_batch) * (m_batch / m))
+            scores.append(xp.zeros((), dtype=X.dtype) if A_L is None else score(xp, A_L, Y_batch) * (m_batch / m))
         state.step += 1
     state.epoch += 1
     return costs, scores
 
 
-def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: list, validation, score) -> dict:
+def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: list, validation, score,
+                group=None) -> dict:
     """The epoch's metrics, moved to the host in one transfer; raises if anything diverged.
 
     costs, scores: each step's cost and score on the device, weighted by its share of the epoch's samples.
@@ -211,6 +224,8 @@ def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: lis
             values.append(score(xp, cache.A[state.arch.L], Y_val))
     host = backend.to_numpy(xp.stack(costs + scores + values))
     n_steps = len(costs)
+    if group is not None:  # every rank's share of the steps' costs and scores, summed: one small all-reduce
+        host[:n_steps + len(scores)] = group.sum_host(host[:n_steps + len(scores)])
     per_step, (weights_finite, *val) = host[:n_steps], host[n_steps + len(scores):]
     loss = per_step.sum(dtype=np.float64)
     first_step = state.step - n_steps + 1

@@ -1,0 +1,193 @@
+"""Data-parallel training over MPI (mpi4py).
+
+Every rank holds the whole network and the whole data set, draws the same shuffle, and trains
+on its shard of each global mini-batch. After ``backward``, the ranks' gradients are summed,
+each weighted by its shard's share of the global batch, with one all-reduce per step over a
+single contiguous buffer; every rank then applies the same update, so parameters and optimizer
+state stay identical everywhere. With CuPy, the all-reduce uses NCCL when it is available,
+else a CUDA-aware MPI, else it stages through host memory; the choice is logged once.
+
+A rank that fails aborts the whole job (``MPI_Abort``) after printing which rank failed and
+why, so that no other rank waits forever in an all-reduce.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backend import Backend
+from .network import backward, compute_cost, forward, l2_penalty
+
+log = logging.getLogger("gpudeep")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+INSTALL_HINT = "install MPI support with pip install 'gpudeep[mpi]' and start the job with mpirun"
+
+
+@dataclass
+class Group:
+    """The MPI ranks of one job, and how their gradients are summed.
+
+    reduction: "nccl", "cuda-aware mpi" or "host" (staged through NumPy arrays).
+    allreduce_seconds: time spent in the gradient all-reduce so far (synchronised).
+    """
+
+    comm: object
+    rank: int
+    size: int
+    local_rank: int
+    local_size: int = 1
+    reduction: str = "host"
+    allreduce_seconds: float = 0.0
+    _nccl: object = field(default=None, repr=False)
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def bind(self, backend: Backend) -> None:
+        """Choose the all-reduce for ``backend``'s arrays and log the choice (rank 0 only).
+
+        On the CPU, ranks share the machine's cores: unless the user set a thread count, each
+        rank's BLAS gets the cores MPI bound it to, or its share of all of them when unbound.
+        Otherwise every rank starts one thread per core and they fight over the cores.
+        """
+        self.reduction, self._nccl = _choose_reduction(self, backend)
+        if backend.name != "cupy" and not any(name in os.environ for name in THREAD_VARIABLES):
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(_cores_per_rank(self.local_size), user_api="blas")
+        if self.is_root:
+            log.info("gpudeep: data-parallel over %d ranks; gradients all-reduced by %s", self.size, self.reduction)
+
+    def broadcast_seed(self, seed):
+        """Rank 0's seed on every rank (a seed of None is drawn on rank 0 first)."""
+        if self.is_root and seed is None:
+            seed = int(np.random.default_rng().integers(2**31 - 1))
+        return self.comm.bcast(seed, root=0)
+
+    def broadcast_parameters(self, backend: Backend, params) -> None:
+        """Overwrite every rank's parameters with rank 0's, in place."""
+        for pair in params:
+            for P in pair:
+                host = np.ascontiguousarray(backend.to_numpy(P))
+                self.comm.Bcast(host, root=0)
+                P[...] = backend.asarray(host, P.dtype)
+
+    def allreduce_gradients(self, backend: Backend, grads, weight: float) -> None:
+        """grads ← Σ over ranks of weight·grads, in place, through one contiguous buffer."""
+        xp = backend.xp
+        arrays = [G for pair in grads for G in pair]
+        bounds = np.cumsum([0] + [int(np.prod(G.shape)) for G in arrays])
+        buffer = xp.zeros((int(bounds[-1]),), dtype=arrays[0].dtype)
+        for G, start, stop in zip(arrays, bounds[:-1], bounds[1:]):
+            buffer[int(start):int(stop)] = xp.reshape(G, (-1,))
+        buffer *= weight
+        started = time.perf_counter()
+        buffer = self._allreduce(backend, buffer)
+        self.allreduce_seconds += time.perf_counter() - started
+        for G, start, stop in zip(arrays, bounds[:-1], bounds[1:]):
+            G[...] = xp.reshape(buffer[int(start):int(stop)], G.shape)
+
+    def sum_host(self, values: np.ndarray) -> np.ndarray:
+        """Σ over ranks of a small host array (the epoch's metrics)."""
+        from mpi4py import MPI
+
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        self.comm.Allreduce(MPI.IN_PLACE, values, op=MPI.SUM)
+        return values
+
+    def abort(self, error: BaseException) -> None:
+        """Say which rank failed and why, then end every rank of the job."""
+        print(f"gpudeep: rank {self.rank} of {self.size} failed: {type(error).__name__}: {error}",
+              file=sys.stderr, flush=True)
+        self.comm.Abort(1)
+
+    def _allreduce(self, backend: Backend, buffer):
+        from mpi4py import MPI
+
+        if self.reduction == "host":
+            host = np.ascontiguousarray(backend.to_numpy(buffer))
+            self.comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
+            return backend.asarray(host)
+        backend.synchronize()
+        if self.reduction == "nccl":
+            cupy = backend.xp
+            nccl = cupy.cuda.nccl
+            kind = nccl.NCCL_FLOAT32 if buffer.dtype == cupy.float32 else nccl.NCCL_FLOAT64
+            stream = cupy.cuda.get_current_stream()
+            self._nccl.allReduce(buffer.data.ptr, buffer.data.ptr, buffer.size, kind, nccl.NCCL_SUM, stream.ptr)
+        else:
+            self.comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+        backend.synchronize()
+        return buffer
+
+
+def world() -> Group:
+    """The job's ranks, from mpi4py; ``RuntimeError`` with the fix when MPI is not available."""
+    try:
+        from mpi4py import MPI
+    except ImportError as error:
+        raise RuntimeError(f"distributed training needs mpi4py ({error}); {INSTALL_HINT}") from None
+    comm = MPI.COMM_WORLD
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    return Group(comm, comm.Get_rank(), comm.Get_size(), local.Get_rank(), local.Get_size())
+
+
+def _cores_per_rank(ranks_here: int) -> int:
+    cores = os.cpu_count() or 1
+    bound = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    return max(1, bound if bound < cores else cores // ranks_here)
+
+
+def _choose_reduction(group: Group, backend: Backend):
+    """("nccl" | "cuda-aware mpi" | "host", NCCL communicator or None) for ``backend``'s arrays."""
+    if backend.name != "cupy":
+        return "host", None
+    try:
+        nccl = backend.xp.cuda.nccl
+        unique_id = group.comm.bcast(nccl.get_unique_id() if group.is_root else None, root=0)
+        return "nccl", nccl.NcclCommunicator(group.size, unique_id, group.rank)
+    except Exception as error:  # no NCCL in this CuPy build, or it failed to start
+        reason = f"{type(error).__name__}: {error}"
+    try:
+        from mpi4py import MPI
+
+        if MPI.Query_cuda_support():
+            return "cuda-aware mpi", None
+    except (AttributeError, NotImplementedError):
+        pass
+    if group.is_root:
+        log.info("gpudeep: NCCL unavailable (%s) and MPI is not CUDA-aware; staging through host memory", reason)
+    return "host", None
+
+
+def data_parallel_step(group: Group, backend: Backend, arch, params, optimizer, X, Y, *, batch_size: int,
+               l2: float = 0.0, masks=None):
+    """One data-parallel step on this rank's shard X ``(n[0], m_r)``, Y of a global batch of ``batch_size``.
+
+    The gradient of the global batch's cost is Σ_r (m_r / B)·∇J_r, which is what the weighted
+    all-reduce computes; the L2 term, (λ/B)·W[l], is the same on every rank and is added after it.
+    Returns (this rank's share of the global cost, A[L] of the shard, or None for an empty shard).
+    """
+    xp = backend.xp
+    share = Y.shape[1] / batch_size
+    if Y.shape[1]:
+        cache = forward(xp, arch, params, X, masks)
+        cost, A_L = compute_cost(xp, arch, cache, Y) * share, cache.A[arch.L]
+        grads = backward(xp, arch, params, cache, Y)
+    else:  # more ranks than samples left in the last batch
+        cost, A_L = xp.zeros((), dtype=params[0][0].dtype), None
+        grads = [(xp.zeros_like(W), xp.zeros_like(b)) for W, b in params]
+    group.allreduce_gradients(backend, grads, share)
+    if l2:
+        for (W, _), (dW, _) in zip(params, grads):
+            dW += (l2 / batch_size) * W
+        cost = cost + l2_penalty(xp, params, l2, batch_size) / group.size
+    optimizer.step(xp, params, grads)
+    return cost, A_L

@@ -1,0 +1,48 @@
+"""Run under mpirun by tests/test_distributed.py: data-parallel training, then rank 0 saves the weights."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+from sklearn.datasets import make_classification
+
+from gpudeep import DeepClassifier, training
+
+SETTINGS = {"hidden_layer_sizes": (16, 8), "batch_size": 32, "max_iter": 3, "alpha": 1e-3,
+            "learning_rate_init": 0.05, "random_state": 0, "dtype": "float64", "tol": 0,
+            "n_iter_no_change": 100, "backend": "numpy"}
+
+
+def data():
+    return make_classification(n_samples=150, n_features=6, n_informative=4, n_redundant=0, n_classes=3,
+                               random_state=0)
+
+
+def main(solver: str, output: str, failing_rank: int | None = None, resume_from: str | None = None) -> None:
+    model = DeepClassifier(**SETTINGS, solver=solver, distributed=True)
+    if failing_rank is not None:
+        from mpi4py import MPI
+
+        if MPI.COMM_WORLD.Get_rank() == failing_rank:
+            original, steps = training.data_parallel_step, []
+
+            def failing_step(*args, **kwargs):
+                steps.append(1)
+                if len(steps) == 3:
+                    raise RuntimeError("simulated failure on the third step")
+                return original(*args, **kwargs)
+
+            training.data_parallel_step = failing_step
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(*data(), resume_from=resume_from)
+    if model.rank_ == 0:
+        np.savez(output, *[array for pair in model.state_.params for array in pair],
+                 allreduce_seconds=model.allreduce_seconds_)
+
+
+if __name__ == "__main__":
+    options = dict(argument.split("=", 1) for argument in sys.argv[3:])
+    main(sys.argv[1], sys.argv[2], int(options["fail"]) if "fail" in options else None, options.get("resume"))
