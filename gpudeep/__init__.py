@@ -4,7 +4,15 @@ from .backend import Backend, BackendUnavailableError, get_backend
 from .estimators import DeepClassifier, DeepRegressor
 from .gradcheck import GradientCheck, gradient_check
 from .io import ModelFormatError, load, save
-from .network import Architecture, Cache, backward, compute_cost, forward, init_parameters, update
+from .network import (
+    Architecture,
+    Cache,
+    backward,
+    compute_cost,
+    forward,
+    init_parameters,
+    update,
+)
 from .training import EarlyStopping, History, TrainingDivergedError
 
 __version__ = "0.1.0"

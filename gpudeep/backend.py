@@ -272,7 +272,7 @@ def _probe_cupy(index: int = 0) -> CupyProbe:
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as error:
-        return CupyProbe(None, f"CuPy {version} is installed but finds no usable GPU: {type(error).__name__}: {error}", True)
+        return CupyProbe(None, f"CuPy {version} is installed but finds no usable GPU: {_named(error)}", True)
     if count <= index:
         return CupyProbe(None, f"CuPy {version} is installed but sees {count} GPU(s), so there is no GPU {index}", True)
     try:
@@ -280,9 +280,11 @@ def _probe_cupy(index: int = 0) -> CupyProbe:
             a = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
             total = float(cupy.sum(a @ a.T))  # [[5, 14], [14, 50]] sums to 83
     except Exception as error:
-        return CupyProbe(None, f"CuPy {version} is installed but its smoke test failed on GPU {index}: {type(error).__name__}: {error}", True)
+        reason = f"CuPy {version} is installed but its smoke test failed on GPU {index}: {_named(error)}"
+        return CupyProbe(None, reason, True)
     if total != 83.0:
-        return CupyProbe(None, f"CuPy {version} is installed but its smoke test gave {total} instead of 83 on GPU {index}", True)
+        reason = f"CuPy {version} is installed but its smoke test gave {total} instead of 83 on GPU {index}"
+        return CupyProbe(None, reason, True)
     return CupyProbe(cupy, f"CuPy {version} passed its smoke test on GPU {index}", True)
 
 
@@ -306,6 +308,10 @@ def describe(backend: Backend) -> list[str]:
     except Exception as error:
         lines.append(f"cuda:     unavailable ({type(error).__name__}: {error})")
     return lines
+
+
+def _named(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _cuda_version(number: int) -> str:

@@ -117,7 +117,8 @@ def _run(args) -> int:
         print(f"layers {args.layers}, hidden {args.hidden}, loss {args.loss}, backend {backend.name}")
         print(result)
         ok = result.passed(args.tolerance)
-        print(f"{'passed' if ok else 'FAILED'}: max relative error {result.max_error:.3e} (tolerance {args.tolerance:.0e})")
+        verdict = "passed" if ok else "FAILED"
+        print(f"{verdict}: max relative error {result.max_error:.3e} (tolerance {args.tolerance:.0e})")
         return 0 if ok else 1
     tutorial.main(backend, seed=args.seed)
     return 0

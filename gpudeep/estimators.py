@@ -27,7 +27,7 @@ from .distributed import world
 from .io import CheckpointWriter, ModelFormatError, load_checkpoint, register_model
 from .network import Architecture, forward, init_parameters
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
-from .training import Callback, EarlyStopping, TrainingState, train
+from .training import EarlyStopping, TrainingState, train
 
 # scikit-learn's names for the same activations
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}
@@ -123,13 +123,12 @@ class _DeepNetwork(BaseEstimator):
         _check_range("y", Y, self.dtype)
         group = world() if self.distributed else None
         seed = _seed(self.random_state) if group is None else group.broadcast_seed(_seed(self.random_state))
-
-        validation = None
+        validation_host = None
         if self.early_stopping and not incremental:
-            stratify = y if self._is_classifier else None
-            X, X_val, Y, Y_val = train_test_split(
-                X, Y, test_size=self.validation_fraction, random_state=seed, stratify=stratify
-            )
+            X, X_val, Y, Y_val = train_test_split(X, Y, test_size=self.validation_fraction, random_state=seed,
+                                                  stratify=y if self._is_classifier else None)
+            validation_host = (X_val, Y_val)
+
         if not continuing:
             self.backend_ = self._resolve_backend(group)
             with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
@@ -142,21 +141,18 @@ class _DeepNetwork(BaseEstimator):
             load_checkpoint(resume_from, self)
         with backend.memory_guard(f"moving {X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
             X_device, Y_device = backend.asarray(X.T, self.dtype), backend.asarray(Y.T, self.dtype)
-            if self.early_stopping and not incremental:
-                validation = (backend.asarray(X_val.T, self.dtype), backend.asarray(Y_val.T, self.dtype))
+            validation = None
+            if validation_host is not None:
+                validation = tuple(backend.asarray(a.T, self.dtype) for a in validation_host)
 
-        callbacks: list[Callback] = []
-        if not incremental:
-            stopper = EarlyStopping(
-                monitor="val_score" if validation else "loss", patience=self.n_iter_no_change,
-                min_delta=self.tol, restore_best_weights=validation is not None,
-            )
-            stopper.resume(state.history)
-            callbacks.append(stopper)
         root = group is None or group.is_root  # only rank 0 reports and writes files
-        if self.checkpoint_path is not None and root:
-            callbacks.append(CheckpointWriter(self, self.checkpoint_path))
-
+        stopper = None if incremental else EarlyStopping(
+            monitor="val_score" if validation else "loss", patience=self.n_iter_no_change,
+            min_delta=self.tol, restore_best_weights=validation is not None,
+        )
+        if stopper is not None:
+            stopper.resume(state.history)
+        writer = CheckpointWriter(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
         try:
@@ -165,28 +161,33 @@ class _DeepNetwork(BaseEstimator):
                 epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
                 dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
                 validation=validation, score=self._device_score,
-                callbacks=callbacks, verbose=int(self.verbose) if root else 0, group=group,
+                callbacks=[c for c in (stopper, writer) if c is not None], verbose=int(self.verbose) if root else 0,
+                group=group,
             )
         except Exception as error:
             if group is not None and group.size > 1:
                 group.abort(error)  # never leave the other ranks waiting in an all-reduce
             raise
-        self.rank_ = 0 if group is None else group.rank
-        self.allreduce_seconds_ = 0.0 if group is None else group.allreduce_seconds
-        self.n_iter_ = state.epoch
-        self.t_ = state.step
-        self.loss_curve_ = list(history.loss)
-        self.loss_ = history.loss[-1] if history.loss else math.nan
-        self.best_loss_ = None if validation else min(history.loss, default=math.nan)
-        self.validation_scores_ = list(history.val_score) if validation else None
-        self.best_validation_score_ = max(history.val_score, default=math.nan) if validation else None
-        if not incremental and epochs > 0 and not stopper.stopped:
+        self._record(history, group, has_validation=validation is not None)
+        if stopper is not None and epochs > 0 and not stopper.stopped:
             warnings.warn(
                 f"{type(self).__name__} reached max_iter={self.max_iter} epochs without converging "
                 f"(tol={self.tol}); raise max_iter or learning_rate_init",
                 ConvergenceWarning, stacklevel=3,
             )
         return self
+
+    def _record(self, history, group, *, has_validation: bool) -> None:
+        """The fitted attributes scikit-learn users look for, from the run's history."""
+        self.rank_ = 0 if group is None else group.rank
+        self.allreduce_seconds_ = 0.0 if group is None else group.allreduce_seconds
+        self.n_iter_ = self.state_.epoch
+        self.n_steps_ = self.state_.step
+        self.loss_curve_ = list(history.loss)
+        self.loss_ = history.loss[-1] if history.loss else math.nan
+        self.best_loss_ = None if has_validation else min(history.loss, default=math.nan)
+        self.validation_scores_ = list(history.val_score) if has_validation else None
+        self.best_validation_score_ = max(history.val_score, default=math.nan) if has_validation else None
 
     def _resolve_backend(self, group) -> Backend:
         """The backend asked for; under MPI, CuPy takes the GPU of the rank's local index."""
@@ -348,7 +349,8 @@ class _DeepNetwork(BaseEstimator):
             if arch.layer_sizes[-1] != (1 if len(model.classes_) == 2 else len(model.classes_)):
                 raise ModelFormatError(f"{len(model.classes_)} classes do not fit {arch.layer_sizes[-1]} output units")
         elif cls._is_classifier or arch.loss != cls._loss_name:
-            raise ModelFormatError(f"a {cls.__name__} file must hold {'classes' if cls._is_classifier else 'mean squared error'}")
+            needed = "classes" if cls._is_classifier else "mean squared error"
+            raise ModelFormatError(f"a {cls.__name__} file must hold {needed}")
         else:
             model.n_outputs_ = arch.layer_sizes[-1]
         model.backend_ = backend

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import Backend
-from .network import Architecture, backward, compute_cost, forward, init_parameters, l2_penalty
+from .network import (
+    Architecture,
+    backward,
+    compute_cost,
+    forward,
+    init_parameters,
+    l2_penalty,
+)
 
 DEFAULT_TOLERANCE = 1e-7
 

@@ -188,7 +188,8 @@ def load_checkpoint(path, model) -> None:
         b[...] = backend.asarray(arrays[f"b{l}"], dtype)
     optimizer = state.optimizer
     if saved["optimizer"]["name"] != optimizer.name:
-        raise ModelFormatError(f"{path}: checkpoint of optimizer {saved['optimizer']['name']!r}, not {optimizer.name!r}")
+        saved_name = saved["optimizer"]["name"]
+        raise ModelFormatError(f"{path}: checkpoint of optimizer {saved_name!r}, not {optimizer.name!r}")
     optimizer.t = saved["optimizer"]["t"]
     optimizer.learning_rate = saved["optimizer"]["learning_rate"]
     optimizer.state = {

@@ -130,7 +130,9 @@ def forward(xp, arch: Architecture, params, X, masks=None) -> Cache:
             f"got {tuple(X.shape)}"
         )
     if X.dtype != W1.dtype:
-        raise TypeError(f"X has dtype {X.dtype} but the parameters are {W1.dtype}; convert X with backend.asarray(X, dtype)")
+        raise TypeError(
+            f"X has dtype {X.dtype} but the parameters are {W1.dtype}; convert X with backend.asarray(X, dtype)"
+        )
     D = [None, *([None] * (arch.L - 1) if masks is None else masks), None]
     if len(D) != arch.L + 1:
         raise ValueError(f"masks must hold one entry per hidden layer ({arch.L - 1}), got {len(masks)}")

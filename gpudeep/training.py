@@ -140,7 +140,8 @@ def train(
     settings = {"batch_size": batch_size, "shuffle": shuffle, "l2": l2, "dropout": dropout, "score": score,
                 "group": group}
     memory_guard = backend.memory_guard(
-        f"training with batch_size {batch_size}", "lower batch_size or the layer sizes (float32 halves float64's memory)"
+        f"training with batch_size {batch_size}",
+        "lower batch_size or the layer sizes (float32 halves float64's memory)",
     )
     try:
         with memory_guard:

@@ -12,7 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import Backend, get_backend
-from .network import Architecture, backward, compute_cost, forward, init_parameters, update
+from .network import (
+    Architecture,
+    backward,
+    compute_cost,
+    forward,
+    init_parameters,
+    update,
+)
 
 UNITS = (3, 4, 4, 4, 4, 3, 1)
 

@@ -13,7 +13,12 @@ import pytest
 
 import gpudeep
 from gpudeep import backend as backend_module
-from gpudeep.backend import BACKEND_NAMES, BackendUnavailableError, check_same_backend, get_backend
+from gpudeep.backend import (
+    BACKEND_NAMES,
+    BackendUnavailableError,
+    check_same_backend,
+    get_backend,
+)
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_gradcheck_reports_failure_with_exit_1(capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["gradcheck", "--backend", "numpy", "--layers", "3,0,1"], "layer_sizes must list at least two positive integers"),
+        (["gradcheck", "--backend", "numpy", "--layers", "3,0,1"], "layer_sizes must list at least two positive"),
         (["gradcheck", "--backend", "numpy", "--hidden", "softmax"], "invalid choice"),
         (["gradcheck", "--layers", "3,x"], "expected comma-separated integers"),
         (["info", "--backend", "tpu"], "invalid choice"),
@@ -93,7 +93,7 @@ def test_he_and_relu_learn_what_the_tutorial_set_up_cannot(numpy_backend):
         arch = Architecture.build(tutorial.UNITS, hidden=hidden, loss="binary_cross_entropy")
         params, _ = tutorial.train(backend, arch, X, Y, init=init, learning_rate=0.1, epochs=1500, rng=0)
         scores[hidden] = tutorial.accuracy(backend, arch, params, X, Y)
-    assert scores["sigmoid"] < 0.6 < 0.95 < scores["relu"]
+    assert scores["sigmoid"] < 0.6 and scores["relu"] > 0.95
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,8 @@ def test_evaluate_and_predict_a_saved_model(digits_run, tmp_path):
     assert lines[0] == "prediction" and len(lines) == 21
     assert np.mean(np.array(lines[1:], dtype=int) == y[:20]) >= 0.9
     written = tmp_path / "predictions.csv"
-    assert run("predict", str(out / "model.npz"), str(table), "--label", "digit", "--output", str(written)).returncode == 0
+    result = run("predict", str(out / "model.npz"), str(table), "--label", "digit", "--output", str(written))
+    assert result.returncode == 0
     assert written.read_text().split() == lines
 
 

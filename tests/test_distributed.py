@@ -56,7 +56,7 @@ def test_data_parallel_equals_one_process(tmp_path, solver, ranks):
         for i, want in enumerate(expected):
             got = parallel[f"arr_{i}"]
             assert np.max(np.abs(got - want)) <= 1e-12 * max(1.0, np.max(np.abs(want)))
-    assert single.n_iter_ == 3 and single.t_ == 15
+    assert single.n_iter_ == 3 and single.n_steps_ == 15
 
 
 def test_a_one_process_checkpoint_resumes_on_three_ranks(tmp_path):

@@ -7,7 +7,13 @@ import pytest
 
 from gpudeep import activations
 from gpudeep.activations import ACTIVATIONS, Activation
-from gpudeep.gradcheck import GradientCheck, check_architecture, gradient_check, random_problem, relative_error
+from gpudeep.gradcheck import (
+    GradientCheck,
+    check_architecture,
+    gradient_check,
+    random_problem,
+    relative_error,
+)
 from gpudeep.losses import LOSSES
 from gpudeep.network import Architecture, init_parameters
 

@@ -55,7 +55,8 @@ def test_cost_matches_textbook_formula(backend, name):
 def test_cost_is_a_0d_array_of_the_input_dtype(backend, name):
     loss, xp = get_loss(name), backend.xp
     Z = backend.asarray(np.zeros((2, 3)), "float32")
-    cost = loss.cost(xp, Z, get_activation(loss.output_activation).forward(xp, Z), backend.asarray(np.eye(2)[:, [0, 1, 0]], "float32"))
+    A = get_activation(loss.output_activation).forward(xp, Z)
+    cost = loss.cost(xp, Z, A, backend.asarray(np.eye(2)[:, [0, 1, 0]], "float32"))
     assert cost.shape == () and cost.dtype == xp.float32
 
 

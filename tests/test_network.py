@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from gpudeep.gradcheck import random_problem
-from gpudeep.network import Architecture, backward, compute_cost, forward, init_parameters, update
+from gpudeep.network import (
+    Architecture,
+    backward,
+    compute_cost,
+    forward,
+    init_parameters,
+    update,
+)
 
 
 def on(backend, *arrays, dtype="float64"):
@@ -65,7 +72,8 @@ def test_one_hand_worked_gradient_descent_step(backend):
 def test_init_shapes_and_dtype(backend, dtype):
     arch = Architecture.build([5, 4, 3, 2], loss="categorical_cross_entropy")
     params = init_parameters(arch, backend, dtype=dtype, rng=0)
-    assert [(tuple(W.shape), tuple(b.shape)) for W, b in params] == [((4, 5), (4, 1)), ((3, 4), (3, 1)), ((2, 3), (2, 1))]
+    shapes = [(tuple(W.shape), tuple(b.shape)) for W, b in params]
+    assert shapes == [((4, 5), (4, 1)), ((3, 4), (3, 1)), ((2, 3), (2, 1))]
     assert all(W.dtype == backend.dtype(dtype) and b.dtype == W.dtype for W, b in params)
     assert all(np.all(backend.to_numpy(b) == 0) for _, b in params)
 
@@ -105,7 +113,8 @@ def test_initializer_scales(numpy_backend, init, std):
 
 
 @pytest.mark.parametrize(
-    "hidden, loss", [("relu", "categorical_cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("tanh", "mean_squared_error")]
+    "hidden, loss",
+    [("relu", "categorical_cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("tanh", "mean_squared_error")],
 )
 def test_every_step_agrees_with_numpy(backend, numpy_backend, hidden, loss):
     """forward, cost, backward and update on this backend equal NumPy's within float32 tolerance."""

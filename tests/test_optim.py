@@ -8,8 +8,22 @@ import numpy as np
 import pytest
 
 from gpudeep.gradcheck import random_problem
-from gpudeep.network import Architecture, backward, compute_cost, forward, init_parameters, update
-from gpudeep.optim import SGD, Adam, RMSProp, dropout_masks, make_optimizer, make_schedule
+from gpudeep.network import (
+    Architecture,
+    backward,
+    compute_cost,
+    forward,
+    init_parameters,
+    update,
+)
+from gpudeep.optim import (
+    SGD,
+    Adam,
+    RMSProp,
+    dropout_masks,
+    make_optimizer,
+    make_schedule,
+)
 
 
 def problem(backend, loss="categorical_cross_entropy", dtype="float64"):

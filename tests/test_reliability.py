@@ -10,7 +10,6 @@ import re
 import signal
 import time
 import tracemalloc
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -18,10 +17,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 
 import gpudeep
-from gpudeep import DeepClassifier, DeepRegressor, ModelFormatError, TrainingDivergedError, load, save
+from gpudeep import (
+    DeepClassifier,
+    DeepRegressor,
+    ModelFormatError,
+    TrainingDivergedError,
+    load,
+    save,
+)
 from gpudeep import io as model_io
 from gpudeep.backend import Backend, DeviceMemoryError
 from gpudeep.cli import main
@@ -54,7 +60,8 @@ DATA_CASES = [
      "Input y contains NaN"),
     ("inf-in-y", DeepRegressor, X_GOOD, np.where(np.arange(40) == 5, np.inf, Y_REAL), ValueError,
      "Input y contains infinity"),
-    ("1-d-X", DeepClassifier, X_GOOD[:, 0], Y_CLASSES, ValueError, "(?s)Expected 2D array, got 1D array.*Reshape your data"),
+    ("1-d-X", DeepClassifier, X_GOOD[:, 0], Y_CLASSES, ValueError,
+     "(?s)Expected 2D array, got 1D array.*Reshape your data"),
     ("empty-X", DeepClassifier, X_GOOD[:0], Y_CLASSES[:0], ValueError, "0 sample"),
     ("zero-features", DeepClassifier, X_GOOD[:, :0], Y_CLASSES, ValueError, "0 feature"),
     ("length-mismatch", DeepClassifier, X_GOOD, Y_CLASSES[:-3], ValueError, "inconsistent numbers of samples"),
@@ -97,7 +104,8 @@ def no_device_transfers(monkeypatch):
     """Record every host-to-device move; errors must come before the first."""
     moved = []
     original = Backend.asarray
-    monkeypatch.setattr(Backend, "asarray", lambda self, data, dtype=None: moved.append(1) or original(self, data, dtype))
+    monkeypatch.setattr(Backend, "asarray",
+                        lambda self, data, dtype=None: moved.append(1) or original(self, data, dtype))
     return moved
 
 

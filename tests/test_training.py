@@ -10,7 +10,13 @@ import pytest
 from gpudeep.gradcheck import random_problem
 from gpudeep.network import Architecture, init_parameters
 from gpudeep.optim import SGD, Adam
-from gpudeep.training import EarlyStopping, History, TrainingDivergedError, TrainingState, train
+from gpudeep.training import (
+    EarlyStopping,
+    History,
+    TrainingDivergedError,
+    TrainingState,
+    train,
+)
 
 
 def setup(backend, *, optimizer=None, seed=0, m=96, loss="categorical_cross_entropy", dtype="float32"):
