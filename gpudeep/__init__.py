@@ -1,5 +1,8 @@
 """gpudeep: a deep L-layer neural network whose one set of math runs on NumPy or CuPy."""
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from .backend import Backend, BackendUnavailableError, get_backend
 from .estimators import DeepClassifier, DeepRegressor
 from .gradcheck import GradientCheck, gradient_check
@@ -15,7 +18,10 @@ from .network import (
 )
 from .training import EarlyStopping, History, TrainingDivergedError
 
-__version__ = "0.1.0"
+try:
+    __version__ = _version("gpudeep")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Architecture",

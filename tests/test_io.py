@@ -20,6 +20,8 @@ from gpudeep import DeepClassifier, DeepRegressor, ModelFormatError, load, save
 from gpudeep import io as model_io
 from gpudeep.backend import get_backend
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # small epoch budgets
+
 
 def fitted(cls=DeepClassifier, **settings):
     X, y = make_classification(n_samples=80, n_features=5, n_redundant=0, n_classes=3, n_informative=3,
