@@ -23,7 +23,24 @@ step() {  # step NAME SECONDS COMMAND...: run it, log it, add a line to the summ
 
 { date -u '+%Y-%m-%d %H:%M UTC'; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; } \
     >"$out/summary.txt" 2>&1
+# Everything the steps import must already be installed (pip install -e ".[test]" plus CuPy):
+# say plainly what is missing instead of failing step after step.
+missing=$("$python" - <<'PY'
+import importlib.util
+needed = ["gpudeep", "cupy", "numpy", "sklearn", "tqdm", "matplotlib", "pytest", "array_api_strict",
+          "hypothesis", "nbmake", "ipykernel", "pandas"]
+print(" ".join(name for name in needed if importlib.util.find_spec(name) is None))
+PY
+)
+if [ -n "$missing" ]; then
+    echo "missing Python packages: $missing (install them, e.g. pip install -e '.[test]')" | tee -a "$out/summary.txt"
+    exit 2
+fi
 step info 60 "$python" -m gpudeep info --backend cupy
+if [ "$failures" -ne 0 ]; then
+    echo "no usable GPU (see $out/info.log): nothing else to check" | tee -a "$out/summary.txt"
+    exit 1
+fi
 step gpu-tests 120 "$python" -m pytest -q -ra -p no:cacheprovider -m gpu tests
 step parity 150 "$python" -m pytest -q -ra -p no:cacheprovider -k cupy tests
 step notebooks 90 "$python" -m pytest -q -ra -p no:cacheprovider notebooks
