@@ -13,7 +13,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,7 +59,6 @@ class Row:
     seconds: float
     flops: float
     peak_bytes: int | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def gflops(self) -> float:
