@@ -1,8 +1,9 @@
-"""Activations g(Z) and their derivatives g'(Z), kept together in one registry entry.
+"""Activations g(Z) and their backward steps dA ↦ dA ∗ g'(Z), kept together in one registry entry.
 
 Every function takes the array namespace ``xp`` first and works elementwise on
-``Z`` of shape ``(n[l], m)``. A derivative also receives the cached ``A = g(Z)``
-so that it can reuse it instead of recomputing the activation.
+arrays of shape ``(n[l], m)``. A backward step also receives the cached
+``A = g(Z)`` so that it can reuse it instead of recomputing the activation.
+The elementwise ones run as one fused kernel each on CuPy (``backend.elementwise``).
 """
 
 from __future__ import annotations
@@ -10,67 +11,76 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .backend import elementwise
+
 LEAKY_RELU_SLOPE = 0.01
 
 
 @dataclass(frozen=True)
 class Activation:
-    """g and g' of one activation.
+    """g and the backward step through it, for one activation.
 
     forward(xp, Z) -> A = g(Z).
-    derivative(xp, Z, A) -> g'(Z); None for softmax, whose derivative only
-    exists fused with its loss in the output layer.
+    backward(xp, dA, Z, A) -> dZ = dA ∗ g'(Z); None for softmax, whose derivative
+    only exists fused with its loss in the output layer.
     """
 
     name: str
     forward: Callable
-    derivative: Callable | None
+    backward: Callable | None
 
     @property
     def hidden_ok(self) -> bool:
         """Whether the activation may be used on a hidden layer."""
-        return self.derivative is not None
+        return self.backward is not None
 
 
+@elementwise
 def sigmoid(xp, Z):
     """σ(Z) = 1 / (1 + e^-Z), evaluated as (1 + tanh(Z/2)) / 2, which never overflows."""
     return 0.5 * xp.tanh(0.5 * Z) + 0.5
 
 
-def sigmoid_prime(xp, Z, A):
-    """σ'(Z) = σ(Z)·(1 - σ(Z)), from the cached A = σ(Z)."""
-    return A * (1 - A)
+@elementwise
+def sigmoid_backward(xp, dA, Z, A):
+    """dA ∗ σ'(Z) with σ'(Z) = σ(Z)·(1 - σ(Z)), from the cached A = σ(Z)."""
+    return dA * A * (1 - A)
 
 
+@elementwise
 def relu(xp, Z):
     """max(Z, 0)."""
     return xp.maximum(Z, 0.0)
 
 
-def relu_prime(xp, Z, A):
-    """1 where Z > 0, else 0."""
-    return xp.astype(Z > 0, Z.dtype)
+@elementwise
+def relu_backward(xp, dA, Z, A):
+    """dA ∗ relu'(Z), with relu'(Z) = 1 where Z > 0, else 0: dA passes where Z > 0."""
+    return xp.where(Z > 0, dA, 0.0)
 
 
+@elementwise
 def leaky_relu(xp, Z):
     """Z where Z > 0, else 0.01·Z."""
     return xp.where(Z > 0, Z, LEAKY_RELU_SLOPE * Z)
 
 
-def leaky_relu_prime(xp, Z, A):
-    """1 where Z > 0, else 0.01."""
-    ones = xp.ones_like(Z)
-    return xp.where(Z > 0, ones, LEAKY_RELU_SLOPE * ones)
+@elementwise
+def leaky_relu_backward(xp, dA, Z, A):
+    """dA ∗ g'(Z), with g'(Z) = 1 where Z > 0, else 0.01."""
+    return xp.where(Z > 0, dA, LEAKY_RELU_SLOPE * dA)
 
 
+@elementwise
 def tanh(xp, Z):
     """tanh(Z)."""
     return xp.tanh(Z)
 
 
-def tanh_prime(xp, Z, A):
-    """1 - tanh²(Z), from the cached A = tanh(Z)."""
-    return 1 - A * A
+@elementwise
+def tanh_backward(xp, dA, Z, A):
+    """dA ∗ (1 - tanh²(Z)), from the cached A = tanh(Z)."""
+    return dA * (1 - A * A)
 
 
 def identity(xp, Z):
@@ -78,9 +88,9 @@ def identity(xp, Z):
     return Z
 
 
-def identity_prime(xp, Z, A):
-    """1 everywhere."""
-    return xp.ones_like(Z)
+def identity_backward(xp, dA, Z, A):
+    """dA ∗ 1 = dA."""
+    return dA
 
 
 def softmax(xp, Z):
@@ -92,11 +102,11 @@ def softmax(xp, Z):
 ACTIVATIONS: dict[str, Activation] = {
     entry.name: entry
     for entry in (
-        Activation("sigmoid", sigmoid, sigmoid_prime),
-        Activation("relu", relu, relu_prime),
-        Activation("leaky_relu", leaky_relu, leaky_relu_prime),
-        Activation("tanh", tanh, tanh_prime),
-        Activation("identity", identity, identity_prime),
+        Activation("sigmoid", sigmoid, sigmoid_backward),
+        Activation("relu", relu, relu_backward),
+        Activation("leaky_relu", leaky_relu, leaky_relu_backward),
+        Activation("tanh", tanh, tanh_backward),
+        Activation("identity", identity, identity_backward),
         Activation("softmax", softmax, None),
     )
 }

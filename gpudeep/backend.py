@@ -4,6 +4,10 @@
 (NumPy, CuPy, or ``array_api_strict`` for portability tests). The math is
 written against ``xp`` only, so the same lines run on every backend.
 Importing this module never imports CuPy; only asking for it does.
+
+GPU-only speed-ups live here too, each with the NumPy behaviour as its
+reference: ``elementwise`` runs a function of the math as one fused CuPy kernel,
+``Backend.allow_tf32`` lets float32 products use TF32 tensor cores.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ class Backend:
     _device_request: object = field(repr=False, compare=False, default=None)
     _memory_errors: tuple = field(repr=False, compare=False, default=(MemoryError,))
     _release_memory: Callable[[], None] = field(repr=False, compare=False, default=lambda: None)
+    _set_tf32: Callable[[bool], object] = field(repr=False, compare=False, default=lambda enabled: None)
+    _restore_tf32: Callable[[object], None] = field(repr=False, compare=False, default=lambda previous: None)
 
     def __reduce__(self):
         """Pickle as the request that resolves it again: modules and devices do not pickle."""
@@ -135,6 +141,21 @@ class Backend:
         self._release_memory()
 
     @contextlib.contextmanager
+    def allow_tf32(self, enabled: bool = True):
+        """Inside the block, float32 matrix products may use TF32 tensor cores when ``enabled``.
+
+        TF32 keeps float32's range but rounds the factors to 10 significant bits, for several
+        times the product throughput on NVIDIA GPUs from Ampere on. On the CPU, and on GPUs
+        without TF32, products stay exact float32: that is the reference TF32 is tested against.
+        float64 products are never affected. The previous setting comes back on leaving.
+        """
+        previous = self._set_tf32(bool(enabled))
+        try:
+            yield
+        finally:
+            self._restore_tf32(previous)
+
+    @contextlib.contextmanager
     def memory_guard(self, doing: str, advice: str):
         """Turn running out of memory inside the block into a ``DeviceMemoryError`` that says what
         was being done, what the allocator was asked for, and ``advice``; the pool is released."""
@@ -145,6 +166,27 @@ class Backend:
         except self._memory_errors as error:
             self.release_memory()
             raise DeviceMemoryError(f"out of memory on {self.description} while {doing}: {error}; {advice}") from error
+
+
+def elementwise(function: Callable) -> Callable:
+    """Mark ``function(xp, *arrays_and_scalars)``, made of elementwise operations only, as one kernel.
+
+    On CuPy the call runs as a single fused kernel that ``cupy.fuse`` compiles from this very
+    function (one launch and one pass over memory instead of one per operation); on every other
+    backend the function is called as written, which is the reference the kernel is tested
+    against. Arguments are arrays of one backend and Python scalars; in-place updates of an
+    argument (``P -= ...``) stay in place.
+    """
+    @functools.wraps(function)
+    def run(xp, *args):
+        if xp.__name__ != "cupy":
+            return function(xp, *args)
+        if run.kernel is None:
+            run.kernel = xp.fuse(kernel_name=f"gpudeep_{function.__name__}")(lambda *a: function(xp, *a))
+        return run.kernel(*args)
+
+    run.kernel = None  # the cupy.fuse kernel, made by the first call on CuPy
+    return run
 
 
 def array_library(array) -> str | None:
@@ -245,7 +287,20 @@ def _cupy_backend(cupy: ModuleType, index: int, reason: str) -> Backend:
         _to_numpy=cupy.asnumpy, _synchronize=lambda: cupy.cuda.get_current_stream().synchronize(),
         _device_request=index, _memory_errors=(cupy.cuda.memory.OutOfMemoryError, MemoryError),
         _release_memory=lambda: _free_cupy_pools(cupy),
+        _set_tf32=lambda enabled: _set_cupy_float32_compute_type(cupy, "tf32" if enabled else "default"),
+        _restore_tf32=lambda previous: _set_cupy_float32_compute_type(cupy, previous),
     )
+
+
+def _set_cupy_float32_compute_type(cupy: ModuleType, compute_type):
+    """Set the cuBLAS compute type of CuPy's float32 products ("tf32", "default" or a CuPy constant);
+    returns the one it replaces. This is the switch behind CuPy's CUPY_TF32 environment variable."""
+    from cupy._core import _routines_linalg as linalg
+
+    constants = {"tf32": linalg.COMPUTE_TYPE_TF32, "default": linalg.COMPUTE_TYPE_DEFAULT}
+    previous = linalg.get_compute_type(cupy.float32)
+    linalg.set_compute_type(cupy.float32, constants.get(compute_type, compute_type))
+    return previous
 
 
 def _free_cupy_pools(cupy: ModuleType) -> None:

@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--dropout", type=float, default=0.2, help="dropout rate on hidden layers (default 0.2)")
     fit.add_argument("--alpha", type=float, default=0.1, help="L2 penalty (default 0.1)")
     fit.add_argument("--dtype", choices=DTYPES, default="float32")
+    fit.add_argument("--tf32", action="store_true", help="let float32 products use TF32 tensor cores on a GPU")
     fit.add_argument("--out", type=Path, default=None, help="run folder (default runs/DATASET-TIME)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--distributed", action="store_true",
@@ -131,7 +132,7 @@ def _train(args) -> int:
     model = estimator(
         hidden_layer_sizes=tuple(args.layers), activation=args.activation, solver=args.optimizer,
         learning_rate_init=args.lr, max_iter=args.epochs, batch_size=args.batch_size, alpha=args.alpha,
-        dropout=args.dropout, random_state=args.seed, dtype=args.dtype, backend=args.backend,
+        dropout=args.dropout, random_state=args.seed, dtype=args.dtype, tf32=args.tf32, backend=args.backend,
         standardize=True, verbose=0 if args.quiet else 1, distributed=args.distributed,
     )
     start = time.perf_counter()

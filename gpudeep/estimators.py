@@ -67,6 +67,7 @@ class _DeepNetwork(BaseEstimator):
         standardize=False,
         backend=None,
         dtype="float32",
+        tf32=False,
         checkpoint_path=None,
         distributed=False,
     ):
@@ -95,6 +96,7 @@ class _DeepNetwork(BaseEstimator):
         self.standardize = standardize
         self.backend = backend
         self.dtype = dtype
+        self.tf32 = tf32
         self.checkpoint_path = checkpoint_path
         self.distributed = distributed
 
@@ -156,14 +158,15 @@ class _DeepNetwork(BaseEstimator):
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
         try:
-            history = train(
-                backend, state, X_device, Y_device,
-                epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
-                dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
-                validation=validation, score=self._device_score,
-                callbacks=[c for c in (stopper, writer) if c is not None], verbose=int(self.verbose) if root else 0,
-                group=group,
-            )
+            with backend.allow_tf32(self.tf32):
+                history = train(
+                    backend, state, X_device, Y_device,
+                    epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
+                    dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
+                    validation=validation, score=self._device_score,
+                    callbacks=[c for c in (stopper, writer) if c is not None],
+                    verbose=int(self.verbose) if root else 0, group=group,
+                )
         except Exception as error:
             if group is not None and group.size > 1:
                 group.abort(error)  # never leave the other ranks waiting in an all-reduce
@@ -243,6 +246,7 @@ class _DeepNetwork(BaseEstimator):
              "in (0, 1)"),
             ("dropout", _number(self.dropout) and 0 <= self.dropout < 1, "in [0, 1)"),
             ("dtype", self.dtype in DTYPES, f"one of {list(DTYPES)}"),
+            ("tf32", isinstance(self.tf32, (bool, np.bool_)), "True or False"),
         ]
         for name, ok, rule in rules:
             if not ok:
@@ -276,7 +280,7 @@ class _DeepNetwork(BaseEstimator):
         rows = self._predict_chunk_rows()
         outputs = []
         with backend.memory_guard(f"predicting {rows} rows at a time",
-                                  "lower gpudeep.estimators.PREDICT_MEMORY_BYTES"):
+                                  "lower gpudeep.estimators.PREDICT_MEMORY_BYTES"), backend.allow_tf32(self.tf32):
             for start in range(0, X.shape[0], rows):
                 X_chunk = backend.asarray(X[start:start + rows].T, self.dtype)
                 A_L = forward(backend.xp, state.arch, state.params, X_chunk).A[state.arch.L]
@@ -377,7 +381,8 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
     Parameters are named as in scikit-learn's ``MLPClassifier`` where the concept is the same,
     plus ``dropout`` (rate on hidden layers), ``standardize`` (scale inputs with the training
     data's mean and standard deviation), ``backend`` (a name for ``get_backend``, or a resolved
-    ``Backend``), ``dtype``, ``checkpoint_path`` (written atomically after every epoch) and
+    ``Backend``), ``dtype``, ``tf32`` (let float32 products use TF32 tensor cores on a GPU that has
+    them, see ``Backend.allow_tf32``), ``checkpoint_path`` (written atomically after every epoch) and
     ``distributed`` (data-parallel over the ranks of an MPI job, see ``gpudeep.distributed``).
     """
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .backend import elementwise
+
 
 @dataclass(frozen=True)
 class Loss:
@@ -50,7 +52,13 @@ def mean_squared_error(xp, ZL, AL, Y):
 
 def output_delta(xp, AL, Y):
     """dZ[L] = (A[L] - Y) / m, the output error shared by every loss with its matching activation."""
-    return (AL - Y) / Y.shape[1]
+    return _difference_over(xp, AL, Y, Y.shape[1])
+
+
+@elementwise
+def _difference_over(xp, AL, Y, m):
+    """(A[L] - Y) / m, as one kernel on CuPy."""
+    return (AL - Y) / m
 
 
 LOSSES: dict[str, Loss] = {

@@ -176,11 +176,12 @@ def backward(xp, arch: Architecture, params, cache: Cache, Y, l2: float = 0.0):
         db = xp.sum(dZ, axis=1, keepdims=True)  # db[l] = Σ dZ[l] over samples
         grads[l - 1] = (dW, db)
         if l > 1:  # dZ[l-1] = W[l]ᵀ·dZ[l] ∗ g'[l-1](Z[l-1]); the input layer needs no dA[0]
-            g, D = arch.g(l - 1), cache.D[l - 1]
+            g, D, Z = arch.g(l - 1), cache.D[l - 1], cache.Z[l - 1]
+            dA = W.T @ dZ  # dA[l-1] = W[l]ᵀ·dZ[l]
             if D is None:
-                dZ = (W.T @ dZ) * g.derivative(xp, cache.Z[l - 1], cache.A[l - 1])
-            else:  # A[l-1] holds the masked activation, so g' gets g(Z[l-1]) afresh
-                dZ = (W.T @ dZ) * D * g.derivative(xp, cache.Z[l - 1], g.forward(xp, cache.Z[l - 1]))
+                dZ = g.backward(xp, dA, Z, cache.A[l - 1])  # dZ[l-1] = dA[l-1] ∗ g'[l-1](Z[l-1])
+            else:  # A[l-1] holds the masked activation: the mask scales dA too, and g' gets g(Z[l-1]) afresh
+                dZ = g.backward(xp, dA * D, Z, g.forward(xp, Z))
     return grads
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .backend import Backend
+from .backend import Backend, elementwise
 
 
 def _check_rate(name: str, value, low: float, high: float, *, closed_low: bool = False) -> float:
@@ -67,19 +67,36 @@ class SGD(Optimizer):
             super().step(xp, params, grads)
             return
         self.t += 1
-        for (W, b), (dW, db) in zip(params, grads, strict=True):  # P -= α·dP, scaling dP in place
-            dW *= self.learning_rate
-            W -= dW
-            db *= self.learning_rate
-            b -= db
+        for (W, b), (dW, db) in zip(params, grads, strict=True):
+            _descend(xp, W, dW, self.learning_rate)
+            _descend(xp, b, db, self.learning_rate)
 
     def _update(self, xp, P, dP, velocity) -> None:
-        velocity *= self.momentum
-        velocity -= self.learning_rate * dP
-        if self.nesterov:
-            P += self.momentum * velocity - self.learning_rate * dP
-        else:
-            P += velocity
+        step = _nesterov_step if self.nesterov else _momentum_step
+        step(xp, P, dP, velocity, self.learning_rate, self.momentum)
+
+
+@elementwise
+def _descend(xp, P, dP, learning_rate):
+    """P -= α·dP, scaling dP in place so that no temporary array is made."""
+    dP *= learning_rate
+    P -= dP
+
+
+@elementwise
+def _momentum_step(xp, P, dP, velocity, learning_rate, momentum):
+    """v ← μ·v - α·dP, then P += v."""
+    velocity *= momentum
+    velocity -= learning_rate * dP
+    P += velocity
+
+
+@elementwise
+def _nesterov_step(xp, P, dP, velocity, learning_rate, momentum):
+    """v ← μ·v - α·dP, then P += μ·v - α·dP."""
+    velocity *= momentum
+    velocity -= learning_rate * dP
+    P += momentum * velocity - learning_rate * dP
 
 
 class RMSProp(Optimizer):
@@ -94,9 +111,15 @@ class RMSProp(Optimizer):
         self.epsilon = _check_rate("epsilon", epsilon, 0.0, math.inf)
 
     def _update(self, xp, P, dP, square_mean) -> None:
-        square_mean *= self.rho
-        square_mean += (1 - self.rho) * (dP * dP)
-        P -= self.learning_rate * dP / (xp.sqrt(square_mean) + self.epsilon)
+        _rmsprop_step(xp, P, dP, square_mean, self.learning_rate, self.rho, self.epsilon)
+
+
+@elementwise
+def _rmsprop_step(xp, P, dP, square_mean, learning_rate, rho, epsilon):
+    """s ← ρ·s + (1-ρ)·dP², then P -= α·dP / (√s + ε)."""
+    square_mean *= rho
+    square_mean += (1 - rho) * (dP * dP)
+    P -= learning_rate * dP / (xp.sqrt(square_mean) + epsilon)
 
 
 class Adam(Optimizer):
@@ -112,13 +135,20 @@ class Adam(Optimizer):
         self.epsilon = _check_rate("epsilon", epsilon, 0.0, math.inf)
 
     def _update(self, xp, P, dP, first_moment, second_moment) -> None:
-        first_moment *= self.beta_1
-        first_moment += (1 - self.beta_1) * dP
-        second_moment *= self.beta_2
-        second_moment += (1 - self.beta_2) * (dP * dP)
-        # α·m̂/(√v̂ + ε) with m̂ = m/(1-β1^t), v̂ = v/(1-β2^t), folded into one step size
+        # α·m̂/(√v̂ + ε) with m̂ = m/(1-β1^t), v̂ = v/(1-β2^t), folded into one step size and a scaled ε
         step_size = self.learning_rate * math.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
-        P -= step_size * first_moment / (xp.sqrt(second_moment) + self.epsilon * math.sqrt(1 - self.beta_2**self.t))
+        epsilon = self.epsilon * math.sqrt(1 - self.beta_2**self.t)
+        _adam_step(xp, P, dP, first_moment, second_moment, self.beta_1, self.beta_2, step_size, epsilon)
+
+
+@elementwise
+def _adam_step(xp, P, dP, first_moment, second_moment, beta_1, beta_2, step_size, epsilon):
+    """m ← β1·m + (1-β1)·dP, v ← β2·v + (1-β2)·dP², then P -= step_size·m / (√v + ε)."""
+    first_moment *= beta_1
+    first_moment += (1 - beta_1) * dP
+    second_moment *= beta_2
+    second_moment += (1 - beta_2) * (dP * dP)
+    P -= step_size * first_moment / (xp.sqrt(second_moment) + epsilon)
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, RMSProp, Adam)}

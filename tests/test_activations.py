@@ -1,4 +1,4 @@
-"""Each activation against a NumPy reference, and each derivative against central differences."""
+"""Each activation against a NumPy reference, and each backward step against central differences."""
 
 from __future__ import annotations
 
@@ -41,18 +41,19 @@ def test_float32_stays_float32(backend, name):
     A = g.forward(backend.xp, Z)
     assert A.dtype == backend.xp.float32
     if g.hidden_ok:
-        assert g.derivative(backend.xp, Z, A).dtype == backend.xp.float32
+        assert g.backward(backend.xp, A, Z, A).dtype == backend.xp.float32
 
 
 @pytest.mark.parametrize("name", HIDDEN)
-def test_derivative_matches_central_differences(backend, name):
+def test_backward_matches_central_differences(backend, name):
+    """dZ = dA ∗ g'(Z) against dA ∗ (g(Z + ε) - g(Z - ε)) / 2ε, for a random upstream dA."""
     xp, g, eps = backend.xp, get_activation(name), 1e-6
-    Z = sample_Z()
+    Z, dA = sample_Z(), np.random.default_rng(1).normal(size=(4, 7))
     A = g.forward(xp, backend.asarray(Z, "float64"))
-    analytic = backend.to_numpy(g.derivative(xp, backend.asarray(Z, "float64"), A))
+    analytic = backend.to_numpy(g.backward(xp, backend.asarray(dA, "float64"), backend.asarray(Z, "float64"), A))
     plus = backend.to_numpy(g.forward(xp, backend.asarray(Z + eps, "float64")))
     minus = backend.to_numpy(g.forward(xp, backend.asarray(Z - eps, "float64")))
-    np.testing.assert_allclose(analytic, (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(analytic, dA * (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-9)
 
 
 def test_sigmoid_is_stable_at_huge_logits(backend):

@@ -32,7 +32,7 @@ def test_gradients_match_numerical(backend, hidden, loss, depth):
 
 def test_a_wrong_derivative_fails_the_check(backend, monkeypatch):
     """σ' written as σ(1 + σ) instead of σ(1 - σ): the check must catch it."""
-    wrong = Activation("sigmoid", activations.sigmoid, lambda xp, Z, A: A * (1 + A))
+    wrong = Activation("sigmoid", activations.sigmoid, lambda xp, dA, Z, A: dA * A * (1 + A))
     monkeypatch.setitem(ACTIVATIONS, "sigmoid", wrong)
     result = check_architecture(Architecture.build([3, 4, 4, 1], hidden="sigmoid"), backend, rng=0)
     assert not result.passed()

@@ -1,0 +1,169 @@
+"""The fused elementwise kernels: the same functions as the NumPy math, one kernel each on CuPy.
+
+Every ``@elementwise`` function of the math is listed in CASES. On a GPU each fused
+kernel is compared with the NumPy call (``gpu``-marked). Without a GPU, CuPy still
+traces each function into the CUDA source it would launch, and NVRTC compiles that
+source for the H100/H200 architecture (sm_90): a function that cannot fuse, a silent
+upcast to float64 or code that does not compile fails here, on any CPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+
+import numpy as np
+import pytest
+
+from gpudeep import activations, losses, optim
+from gpudeep.backend import elementwise, get_backend
+from tests.conftest import gpu_unavailable_reason
+
+SHAPE, BIAS = (5, 7), (5, 1)
+# function, then its arguments after xp: "Z" an array of SHAPE with both signs, "S" a nonnegative one
+# (a mean square), "b" one of BIAS; numbers as they are
+CASES = {
+    "sigmoid": (activations.sigmoid, ["Z"]),
+    "sigmoid_backward": (activations.sigmoid_backward, ["Z", "Z", "Z"]),
+    "relu": (activations.relu, ["Z"]),
+    "relu_backward": (activations.relu_backward, ["Z", "Z", "Z"]),
+    "leaky_relu": (activations.leaky_relu, ["Z"]),
+    "leaky_relu_backward": (activations.leaky_relu_backward, ["Z", "Z", "Z"]),
+    "tanh": (activations.tanh, ["Z"]),
+    "tanh_backward": (activations.tanh_backward, ["Z", "Z", "Z"]),
+    "output_delta": (losses._difference_over, ["Z", "Z", 7]),
+    "sgd_W": (optim._descend, ["Z", "Z", 0.1]),
+    "sgd_b": (optim._descend, ["b", "b", 0.1]),
+    "momentum": (optim._momentum_step, ["Z", "Z", "Z", 0.1, 0.9]),
+    "nesterov": (optim._nesterov_step, ["Z", "Z", "Z", 0.1, 0.9]),
+    "rmsprop": (optim._rmsprop_step, ["Z", "Z", "S", 0.01, 0.9, 1e-8]),
+    "adam": (optim._adam_step, ["Z", "Z", "Z", "S", 0.9, 0.999, 0.003, 1e-8]),
+}
+
+
+def host_arguments(spec, dtype, rng=0):
+    """NumPy arrays for "Z", "S" and "b", numbers as given."""
+    rng = np.random.default_rng(rng)
+    arrays = {
+        "Z": lambda: rng.uniform(0.1, 2.0, SHAPE) * rng.choice([-1.0, 1.0], SHAPE),
+        "S": lambda: rng.uniform(0.0, 2.0, SHAPE),
+        "b": lambda: rng.uniform(-2.0, 2.0, BIAS),
+    }
+    return [arrays[a]().astype(dtype) if a in arrays else a for a in spec]
+
+
+def test_elsewhere_the_function_runs_as_written():
+    calls = []
+
+    @elementwise
+    def double(xp, Z):
+        calls.append(xp.__name__)
+        return 2 * Z
+
+    np.testing.assert_array_equal(double(np, np.ones(3)), [2.0, 2.0, 2.0])
+    assert calls == ["numpy"] and double.kernel is None and double.__name__ == "double"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_fused_kernel_matches_numpy(case, dtype):
+    """Outputs and in-place updates of the CuPy kernel against the NumPy call, to float tolerance."""
+    cupy = get_backend("cupy")
+    function, spec = CASES[case]
+    host = host_arguments(spec, dtype)
+    device = [cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in host]
+    expected = function(np, *host)
+    result = function(cupy.xp, *device)
+    assert function.kernel is not None  # it ran fused, not as separate operations
+    tolerance = {"float32": 2e-6, "float64": 1e-14}[dtype]
+    if expected is not None:
+        assert result.dtype == expected.dtype
+        np.testing.assert_allclose(cupy.to_numpy(result), expected, rtol=tolerance, atol=tolerance)
+    for after_numpy, after_cupy in zip(host, device):  # the arguments updated in place
+        if isinstance(after_numpy, np.ndarray):
+            np.testing.assert_allclose(cupy.to_numpy(after_cupy), after_numpy, rtol=tolerance, atol=tolerance)
+
+
+# --- without a GPU: CuPy's code generation and NVRTC ---------------------------------------------------------
+
+def _cuda_toolchain():
+    """(cupy, nvrtc, include directories) for compiling CuPy's kernel source, or a skip saying what is missing."""
+    if not gpu_unavailable_reason():
+        pytest.skip("a GPU is present: the gpu-marked parity tests run the kernels themselves")
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'gpudeep[cuda12]')")
+    from cupy._core import core
+    from cupy_backends.cuda.libs import nvrtc
+
+    try:
+        nvrtc.getVersion()
+    except Exception as error:
+        pytest.skip(f"NVRTC is not installed (pip install nvidia-cuda-nvrtc-cu12): {error}")
+    try:
+        runtime = importlib.import_module("nvidia.cuda_runtime")
+    except ImportError:
+        pytest.skip("the CUDA headers are not installed (pip install nvidia-cuda-runtime-cu12)")
+    cupy_include = pathlib.Path(core._get_header_dir_path())
+    cccl = cupy_include / "cupy" / "_cccl"
+    includes = [cupy_include, cccl / "libcudacxx", cccl / "cub", cccl / "thrust",
+                pathlib.Path(runtime.__path__[0]) / "include"]
+    return cupy, nvrtc, includes
+
+
+def _placeholder(cupy, array):
+    """A CuPy array with the shape and dtype of ``array`` over memory that is never touched: enough to trace."""
+    memory = cupy.cuda.UnownedMemory(0x1000_0000, array.nbytes, None, device_id=0)
+    return cupy.ndarray(array.shape, array.dtype, memptr=cupy.cuda.MemoryPointer(memory, 0))
+
+
+def _traced_kernel(cupy, function, arguments, monkeypatch):
+    """The ElementwiseKernel that cupy.fuse makes of ``function`` for these arguments, traced without a GPU."""
+    monkeypatch.setattr(function, "kernel", None)
+    with pytest.raises(cupy.cuda.runtime.CUDARuntimeError):  # traced; only the launch needs a driver
+        function(cupy, *arguments)
+    memo = getattr(function.kernel, "_memo", None)
+    if memo is None:
+        pytest.skip(f"CuPy {cupy.__version__} keeps its fused kernels elsewhere than Fusion._memo")
+    assert len(memo) == 1, f"{function.__name__} did not fuse into one kernel: an operation cupy.fuse cannot trace"
+    (kernel, _), = memo.values()
+    return kernel
+
+
+def _kernel_source(cupy, kernel, arguments) -> str:
+    """The CUDA C++ that CuPy generates for ``kernel`` over 2-d strided arrays (kinds: 1 array, 2 indexer, 3 number)."""
+    from cupy._core import _kernel
+
+    info = [_kernel._ArgInfo(1, cupy.ndarray, a.dtype.type, 2, False, True) if isinstance(a, cupy.ndarray)
+            else _kernel._ArgInfo(3, type(a), np.dtype(type(a)).type, 0, False, True) for a in arguments]
+    info += [_kernel._ArgInfo(1, cupy.ndarray, p.dtype.type, 2, False, True) for p in kernel.out_params]
+    info.append(_kernel._ArgInfo(2, None, None, 2, False, True))
+    params = (*kernel.in_params, *kernel.out_params, _kernel.ParameterInfo("CIndexer _ind", False))
+    code = _kernel._get_elementwise_kernel_code(tuple(info), _kernel._TypeMap(()), params, kernel.operation,
+                                                kernel.name, kernel.preamble)
+    headers = ("cuda_workaround.h", "complex.cuh", "carray.cuh", "atomics.cuh", "math_constants.h")
+    return "".join(f"#include <cupy/{header}>\n" for header in headers) + code
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_kernel_traces_keeps_its_dtype_and_compiles_for_sm90(case, dtype, monkeypatch):
+    cupy, nvrtc, includes = _cuda_toolchain()
+    function, spec = CASES[case]
+    arguments = [_placeholder(cupy, a) if isinstance(a, np.ndarray) else a for a in host_arguments(spec, dtype)]
+    kernel = _traced_kernel(cupy, function, arguments, monkeypatch)
+
+    inputs = dict(zip(kernel.in_params, arguments))
+    assert all(p.dtype == np.dtype(dtype) for p, a in inputs.items() if isinstance(a, cupy.ndarray))
+    assert all(p.dtype == np.dtype(dtype) for p in kernel.out_params), "the kernel changes the dtype"
+    if function(np, *host_arguments(spec, dtype)) is None:  # an update in place writes its arguments
+        assert kernel.out_params == () and any(not p.is_const for p in kernel.in_params)
+    else:
+        assert len(kernel.out_params) == 1
+
+    program = nvrtc.createProgram(_kernel_source(cupy, kernel, arguments), f"{case}.cu", [], [])
+    try:
+        nvrtc.compileProgram(program, ["-arch=compute_90", "--std=c++17", *(f"-I{path}" for path in includes)])
+    except nvrtc.NVRTCError:
+        pytest.fail(f"NVRTC cannot compile the {case} kernel:\n{nvrtc.getProgramLog(program)}")
+    finally:
+        nvrtc.destroyProgram(program)

@@ -1,0 +1,60 @@
+"""TF32 for float32 products: opt-in, a no-op on the CPU, restored on leaving the block."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpudeep import DeepClassifier
+from gpudeep.backend import get_backend
+from gpudeep.datasets import load_dataset, split
+
+
+def product_error(backend, A, B) -> float:
+    """Largest relative error of the float32 product A·B against the float64 one."""
+    exact = A @ B
+    result = backend.to_numpy(backend.asarray(A, "float32") @ backend.asarray(B, "float32"))
+    return float(np.max(np.abs(result - exact)) / np.max(np.abs(exact)))
+
+
+def test_on_the_cpu_float32_products_stay_float32(backend):
+    if backend.name == "cupy":
+        pytest.skip("on a GPU TF32 does change products: test_tf32_rounds_the_factors_inside_the_block_only")
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(64, 256)), rng.normal(size=(256, 32))
+    without = product_error(backend, A, B)
+    with backend.allow_tf32():
+        within = product_error(backend, A, B)
+    assert within == without < 1e-5
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_estimator_option_changes_nothing_on_the_cpu(numpy_backend):
+    X, y, _ = load_dataset("iris")
+    fits = [DeepClassifier((8,), max_iter=5, random_state=0, tf32=tf32, backend="numpy").fit(X, y) for tf32 in
+            (False, True)]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+
+
+@pytest.mark.gpu
+def test_tf32_rounds_the_factors_inside_the_block_only():
+    """An H100/H200 product with TF32 keeps ~10 bits (error ~1e-3); without, float32's ~1e-6 comes back."""
+    backend = get_backend("cupy")
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(512, 512)), rng.normal(size=(512, 512))
+    before = product_error(backend, A, B)
+    with backend.allow_tf32():
+        within = product_error(backend, A, B)
+        with backend.allow_tf32(False):
+            nested = product_error(backend, A, B)
+    after = product_error(backend, A, B)
+    assert before < 1e-5 and nested < 1e-5 and after < 1e-5
+    assert within > 1e-4  # TF32's 10-bit mantissa
+
+
+@pytest.mark.gpu
+def test_a_tf32_model_trains_as_well():
+    X, y, task = load_dataset("digits")
+    X_train, X_test, y_train, y_test = split(X, y, task, seed=0)
+    model = DeepClassifier((256, 128), max_iter=30, random_state=0, standardize=True, tf32=True, backend="cupy")
+    assert model.fit(X_train, y_train).score(X_test, y_test) >= 0.96
