@@ -3,11 +3,13 @@
 A step is forward, cost, backward and a plain SGD update on one float32 batch. Each
 library is warmed up, then timed over several repetitions (synchronised on a GPU);
 the median is reported with GFLOP/s, counted as 6·Σ n[l]·n[l-1]·m, and its share of
-the matrix-product peak measured in the same run.
+the matrix-product peak measured in the same run. On a GPU, gpudeep and PyTorch are also
+timed with TF32 products ("gpudeep tf32", "pytorch tf32"), against the TF32 peak.
 """
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import statistics
 import time
@@ -212,12 +214,16 @@ def run(backend: Backend, nets=NETS, *, repeats: int = 20, libraries=("gpudeep",
                 steps["pytorch"] = torch_step(net, m, "cuda" if on_gpu else "cpu")
             if "scikit-learn" in libraries and not on_gpu:
                 steps["scikit-learn"] = sklearn_step(net, m)
+            if on_gpu:
+                steps |= {f"{name} tf32": steps[name] for name in ("gpudeep", "pytorch") if steps.get(name)}
             for library, step in steps.items():
                 if step is None:
                     continue
-                synchronize = backend.synchronize if library == "gpudeep" else _torch_sync(on_gpu, library)
-                seconds = median_seconds(step, synchronize, repeats=repeats)
-                rows.append(Row(net.name, m, library, seconds, flops, peak_bytes(library, step, backend)))
+                name, _, tf32 = library.partition(" ")
+                synchronize = backend.synchronize if name == "gpudeep" else _torch_sync(on_gpu, name)
+                with _tf32(backend, name) if tf32 else contextlib.nullcontext():
+                    seconds = median_seconds(step, synchronize, repeats=repeats)
+                    rows.append(Row(net.name, m, library, seconds, flops, peak_bytes(name, step, backend)))
                 log(f"{net.name:>6} b{m:<5} {library:<13} {seconds * 1e3:10.3f} ms  {rows[-1].gflops:8.2f} GFLOP/s")
     return rows
 
@@ -228,6 +234,23 @@ def _size(count: int) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.2f} GiB"
+
+
+def _tf32(backend: Backend, library: str):
+    """TF32 products for gpudeep (through the backend) or PyTorch (through its flag), inside the block."""
+    if library == "gpudeep":
+        return backend.allow_tf32()
+    import torch
+
+    @contextlib.contextmanager
+    def torch_tf32():
+        previous, torch.backends.cuda.matmul.allow_tf32 = torch.backends.cuda.matmul.allow_tf32, True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = previous
+
+    return torch_tf32()
 
 
 def _torch_sync(on_gpu: bool, library: str) -> Callable[[], None]:
@@ -280,23 +303,29 @@ def _blas_threads() -> str:
     return ", ".join(f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info()) or "none"
 
 
-def markdown(rows: list[Row], peak: float, info: dict) -> str:
-    """The results as a Markdown table with ratios to PyTorch and from scikit-learn."""
+def markdown(rows: list[Row], peak: float, info: dict, tf32_peak: float | None = None) -> str:
+    """The results as a Markdown table with ratios to PyTorch and from scikit-learn.
+
+    TF32 rows are compared with PyTorch's TF32 row and with ``tf32_peak``."""
     by_key = {(r.net, r.batch, r.library): r for r in rows}
     lines = [
         "| net | batch | library | ms/step | GFLOP/s | % of peak | / PyTorch | scikit-learn / gpudeep | peak memory |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        torch_row = by_key.get((r.net, r.batch, "pytorch"))
+        tf32 = r.library.endswith(" tf32")
+        torch_row = by_key.get((r.net, r.batch, "pytorch tf32" if tf32 else "pytorch"))
         sk_row = by_key.get((r.net, r.batch, "scikit-learn"))
-        ratio = f"{r.seconds / torch_row.seconds:.2f}" if torch_row and r.library != "pytorch" else ""
+        ratio = f"{r.seconds / torch_row.seconds:.2f}" if torch_row and not r.library.startswith("pytorch") else ""
         sk = f"{sk_row.seconds / r.seconds:.2f}" if sk_row and r.library == "gpudeep" else ""
         memory = _size(r.peak_bytes) if r.peak_bytes is not None else ""
+        share = f"{100 * r.gflops / (tf32_peak if tf32 else peak):.1f}" if not tf32 or tf32_peak else ""
         lines.append(f"| {r.net} | {r.batch} | {r.library} | {r.seconds * 1e3:.3f} | {r.gflops:.2f} | "
-                     f"{100 * r.gflops / peak:.1f} | {ratio} | {sk} | {memory} |")
+                     f"{share} | {ratio} | {sk} | {memory} |")
     header = [f"- {key}: {value}" for key, value in info.items()]
     header.append(f"- measured float32 matrix-product peak: {peak:.1f} GFLOP/s")
+    if tf32_peak:
+        header.append(f"- measured TF32 matrix-product peak: {tf32_peak:.1f} GFLOP/s")
     return "\n".join(header + ["", *lines])
 
 

@@ -196,7 +196,11 @@ def _bench(args) -> int:
         libraries = [name for name in ("gpudeep", "pytorch", "scikit-learn") if name not in args.without]
         nets = benchmark.TINY if args.quick else benchmark.NETS
         rows = benchmark.run(backend, nets, repeats=args.repeats, libraries=libraries)
-        text = benchmark.markdown(rows, benchmark.matmul_peak(backend), benchmark.environment(backend))
+        tf32_peak = None
+        if backend.name == "cupy":
+            with backend.allow_tf32():
+                tf32_peak = benchmark.matmul_peak(backend)
+        text = benchmark.markdown(rows, benchmark.matmul_peak(backend), benchmark.environment(backend), tf32_peak)
     print(text)
     if args.output is not None:
         args.output.write_text(text + "\n")

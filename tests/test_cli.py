@@ -200,3 +200,23 @@ def test_bench_crossover_needs_a_gpu(capsys):
         pytest.skip("a GPU is present")
     assert main(["bench", "--crossover"]) == 1
     assert "cupy backend cannot run" in capsys.readouterr().err
+
+
+def test_tf32_rows_are_compared_with_pytorch_tf32_and_the_tf32_peak():
+    from gpudeep.benchmark import Row, markdown
+
+    rows = [Row("wide", 8, library, seconds, 100e9) for library, seconds in
+            (("gpudeep", 1.0), ("pytorch", 2.0), ("gpudeep tf32", 0.5), ("pytorch tf32", 0.25))]
+    table = markdown(rows, peak=200.0, info={}, tf32_peak=400.0)
+    assert "| wide | 8 | gpudeep | 1000.000 | 100.00 | 50.0 | 0.50 |" in table
+    assert "| wide | 8 | gpudeep tf32 | 500.000 | 200.00 | 50.0 | 2.00 |" in table
+    assert "measured TF32 matrix-product peak: 400.0 GFLOP/s" in table
+
+
+@pytest.mark.gpu
+def test_bench_quick_on_the_gpu_times_tf32_too(tmp_path):
+    output = tmp_path / "results.md"
+    assert main(["bench", "--quick", "--repeats", "3", "--backend", "cupy", "--output", str(output)]) == 0
+    table = output.read_text()
+    assert "| tiny | 4 | gpudeep |" in table and "| tiny | 4 | gpudeep tf32 |" in table
+    assert "measured TF32 matrix-product peak" in table

@@ -14,10 +14,10 @@ import pathlib
 
 import numpy as np
 import pytest
+from conftest import gpu_unavailable_reason
 
 from gpudeep import activations, losses, optim
 from gpudeep.backend import elementwise, get_backend
-from tests.conftest import gpu_unavailable_reason
 
 SHAPE, BIAS = (5, 7), (5, 1)
 # function, then its arguments after xp: "Z" an array of SHAPE with both signs, "S" a nonnegative one
