@@ -55,20 +55,20 @@ def relu(xp, Z):
 
 @elementwise
 def relu_backward(xp, dA, Z, A):
-    """dA ∗ relu'(Z), with relu'(Z) = 1 where Z > 0, else 0: dA passes where Z > 0."""
-    return xp.where(Z > 0, dA, 0.0)
+    """dA ∗ relu'(Z), with relu'(Z) = 1 where Z > 0, else 0."""
+    return dA * xp.astype(Z > 0, dA.dtype)
 
 
 @elementwise
 def leaky_relu(xp, Z):
-    """Z where Z > 0, else 0.01·Z."""
-    return xp.where(Z > 0, Z, LEAKY_RELU_SLOPE * Z)
+    """Z where Z > 0, else 0.01·Z: the larger of the two, as the slope is below 1."""
+    return xp.maximum(Z, LEAKY_RELU_SLOPE * Z)
 
 
 @elementwise
 def leaky_relu_backward(xp, dA, Z, A):
     """dA ∗ g'(Z), with g'(Z) = 1 where Z > 0, else 0.01."""
-    return xp.where(Z > 0, dA, LEAKY_RELU_SLOPE * dA)
+    return dA * (LEAKY_RELU_SLOPE + (1 - LEAKY_RELU_SLOPE) * xp.astype(Z > 0, dA.dtype))
 
 
 @elementwise

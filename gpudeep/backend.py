@@ -17,6 +17,7 @@ import functools
 import importlib
 import logging
 import os
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -182,11 +183,21 @@ def elementwise(function: Callable) -> Callable:
         if xp.__name__ != "cupy":
             return function(xp, *args)
         if run.kernel is None:
-            run.kernel = xp.fuse(kernel_name=f"gpudeep_{function.__name__}")(lambda *a: function(xp, *a))
+            traced = _fusing_namespace(xp)
+            run.kernel = xp.fuse(kernel_name=f"gpudeep_{function.__name__}")(lambda *a: function(traced, *a))
         return run.kernel(*args)
 
     run.kernel = None  # the cupy.fuse kernel, made by the first call on CuPy
     return run
+
+
+@functools.cache
+def _fusing_namespace(cupy: ModuleType) -> types.SimpleNamespace:
+    """CuPy as ``cupy.fuse`` traces it: the Array API's ``astype(x, dtype)`` is passed on as the
+    method ``x.astype(dtype)``, the form the tracer records; everything else is CuPy's own."""
+    namespace = types.SimpleNamespace(**vars(cupy))
+    namespace.astype = lambda x, dtype, /, *, copy=True: x.astype(dtype)
+    return namespace
 
 
 def array_library(array) -> str | None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command that checks gpudeep on a machine with an NVIDIA GPU and CuPy already installed:
-# gpudeep info, the GPU-marked tests and the parity tests on CuPy, the notebooks, and the GPU
-# benchmarks. Logs and summary.txt go to the folder given as $1, else $OUT, else gpu-check-TIME.
+# gpudeep info, the GPU-marked tests (the cupy parity tests, the fused kernels and TF32 among them),
+# the notebooks, the GPU benchmarks and a probe of CUDA-graph capture. Logs and summary.txt go to the folder given as $1, else $OUT, else gpu-check-TIME.
 # Each step has a time limit so that the whole check stays under 8 minutes on one GPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,10 +41,10 @@ if [ "$failures" -ne 0 ]; then
     echo "no usable GPU (see $out/info.log): nothing else to check" | tee -a "$out/summary.txt"
     exit 1
 fi
-step gpu-tests 120 "$python" -m pytest -q -ra -p no:cacheprovider -m gpu tests
-step parity 150 "$python" -m pytest -q -ra -p no:cacheprovider -k cupy tests
+step gpu-tests 240 "$python" -m pytest -q -ra -p no:cacheprovider -m gpu tests
 step notebooks 90 "$python" -m pytest -q -ra -p no:cacheprovider notebooks
 step benchmark 150 "$python" -m gpudeep bench --backend cupy --repeats 10 --output "$out/bench-gpu.md"
 step crossover 60 "$python" -m gpudeep bench --crossover --repeats 5 --output "$out/crossover.md"
+step graph-probe 60 "$python" scripts/graph-probe.py
 echo "failures: $failures" | tee -a "$out/summary.txt"
 [ "$failures" -eq 0 ]
