@@ -17,7 +17,6 @@ import functools
 import importlib
 import logging
 import os
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -192,12 +191,23 @@ def elementwise(function: Callable) -> Callable:
 
 
 @functools.cache
-def _fusing_namespace(cupy: ModuleType) -> types.SimpleNamespace:
+def _fusing_namespace(cupy: ModuleType) -> _FusingNamespace:
+    return _FusingNamespace(cupy)
+
+
+class _FusingNamespace:
     """CuPy as ``cupy.fuse`` traces it: the Array API's ``astype(x, dtype)`` is passed on as the
-    method ``x.astype(dtype)``, the form the tracer records; everything else is CuPy's own."""
-    namespace = types.SimpleNamespace(**vars(cupy))
-    namespace.astype = lambda x, dtype, /, *, copy=True: x.astype(dtype)
-    return namespace
+    method ``x.astype(dtype)``, the form the tracer records; every other name is CuPy's own."""
+
+    def __init__(self, cupy: ModuleType):
+        self._cupy = cupy
+
+    def __getattr__(self, name: str):
+        return getattr(self._cupy, name)
+
+    @staticmethod
+    def astype(x, dtype, /, *, copy=True):
+        return x.astype(dtype)
 
 
 def array_library(array) -> str | None:
