@@ -130,9 +130,17 @@ def _traced_kernel(cupy, function, arguments, monkeypatch):
 
 
 def _kernel_source(cupy, kernel, arguments) -> str:
-    """The CUDA C++ that CuPy generates for ``kernel`` over 2-d strided arrays (kinds: 1 array, 2 indexer, 3 number)."""
+    """The CUDA C++ that CuPy generates for ``kernel`` over 2-d strided arrays."""
     from cupy._core import _kernel
 
+    try:
+        return _generated_source(cupy, _kernel, kernel, arguments)
+    except (AttributeError, TypeError, AssertionError) as error:  # private CuPy API, which a new CuPy may change
+        pytest.skip(f"CuPy {cupy.__version__} generates kernel source through other internals: {error}")
+
+
+def _generated_source(cupy, _kernel, kernel, arguments) -> str:
+    """Through CuPy's private code generator; argument kinds: 1 an array, 2 the indexer, 3 a number."""
     info = [_kernel._ArgInfo(1, cupy.ndarray, a.dtype.type, 2, False, True) if isinstance(a, cupy.ndarray)
             else _kernel._ArgInfo(3, type(a), np.dtype(type(a)).type, 0, False, True) for a in arguments]
     info += [_kernel._ArgInfo(1, cupy.ndarray, p.dtype.type, 2, False, True) for p in kernel.out_params]
