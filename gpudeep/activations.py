@@ -95,8 +95,14 @@ def identity_backward(xp, dA, Z, A):
 
 def softmax(xp, Z):
     """exp(Z) / Σ exp(Z) over each column (one column per sample), shifted so it never overflows."""
-    E = xp.exp(Z - xp.max(Z, axis=0, keepdims=True))
+    E = shifted_exp(xp, Z, xp.max(Z, axis=0, keepdims=True))
     return E / xp.sum(E, axis=0, keepdims=True)
+
+
+@elementwise
+def shifted_exp(xp, Z, Z_max):
+    """e^(Z - Z_max), with Z_max each column's largest value: every entry in (0, 1]."""
+    return xp.exp(Z - Z_max)
 
 
 ACTIVATIONS: dict[str, Activation] = {

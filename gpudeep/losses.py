@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .activations import shifted_exp
 from .backend import elementwise
 
 
@@ -32,22 +33,40 @@ def binary_cross_entropy(xp, ZL, AL, Y):
 
     Per element this equals max(Z, 0) - Z·Y + log(1 + e^-|Z|): finite for any Z.
     """
-    m = Y.shape[1]
-    return xp.sum(xp.maximum(ZL, 0.0) - ZL * Y + xp.log1p(xp.exp(-xp.abs(ZL)))) / m
+    return xp.sum(_binary_cross_entropy_terms(xp, ZL, Y, Y.shape[1]))
+
+
+@elementwise
+def _binary_cross_entropy_terms(xp, Z, Y, m):
+    """(max(Z, 0) - Z·Y + log(1 + e^-|Z|)) / m, element by element."""
+    return (xp.maximum(Z, 0.0) - Z * Y + xp.log1p(xp.exp(-xp.abs(Z)))) / m
 
 
 def categorical_cross_entropy(xp, ZL, AL, Y):
-    """-(1/m) Σ Y·log softmax(Z), with log softmax(Z) = Z - logsumexp(Z) over each column."""
-    m = Y.shape[1]
+    """-(1/m) Σ Y·log softmax(Z), with log softmax(Z) = Z - logsumexp(Z) over each column.
+
+    logsumexp(Z) = Z_max + log Σ e^(Z - Z_max), with Z_max the column's largest logit, never overflows.
+    """
     Z_max = xp.max(ZL, axis=0, keepdims=True)
-    log_sum_exp = Z_max + xp.log(xp.sum(xp.exp(ZL - Z_max), axis=0, keepdims=True))
-    return xp.sum(Y * (log_sum_exp - ZL)) / m
+    sum_exp = xp.sum(shifted_exp(xp, ZL, Z_max), axis=0, keepdims=True)
+    return xp.sum(_categorical_cross_entropy_terms(xp, ZL, Y, Z_max, sum_exp, Y.shape[1]))
+
+
+@elementwise
+def _categorical_cross_entropy_terms(xp, Z, Y, Z_max, sum_exp, m):
+    """Y·(logsumexp(Z) - Z) / m, element by element, from each column's Z_max and Σ e^(Z - Z_max)."""
+    return Y * (Z_max + xp.log(sum_exp) - Z) / m
 
 
 def mean_squared_error(xp, ZL, AL, Y):
     """(1/2m) Σ (A - Y)²: half the squared error, summed over outputs, averaged over samples."""
-    m = Y.shape[1]
-    return xp.sum((AL - Y) ** 2) / (2 * m)
+    return xp.sum(_half_squared_error(xp, AL, Y, 2 * Y.shape[1]))
+
+
+@elementwise
+def _half_squared_error(xp, AL, Y, two_m):
+    """(A - Y)² / 2m, element by element."""
+    return (AL - Y) * (AL - Y) / two_m
 
 
 def output_delta(xp, AL, Y):

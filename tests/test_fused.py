@@ -19,9 +19,10 @@ from conftest import gpu_unavailable_reason
 from gpudeep import activations, losses, optim
 from gpudeep.backend import elementwise, get_backend
 
-SHAPE, BIAS = (5, 7), (5, 1)
+SHAPE, BIAS, COLUMN = (5, 7), (5, 1), (1, 7)
 # function, then its arguments after xp: "Z" an array of SHAPE with both signs, "S" a nonnegative one
-# (a mean square), "b" one of BIAS; numbers as they are
+# (a mean square, a target), "b" one of BIAS, "c" a row of COLUMN with both signs and "p" a positive one
+# (per-sample values such as Z_max and Σ e^(Z - Z_max)); numbers as they are
 CASES = {
     "sigmoid": (activations.sigmoid, ["Z"]),
     "sigmoid_backward": (activations.sigmoid_backward, ["Z", "Z", "Z"]),
@@ -31,7 +32,11 @@ CASES = {
     "leaky_relu_backward": (activations.leaky_relu_backward, ["Z", "Z", "Z"]),
     "tanh": (activations.tanh, ["Z"]),
     "tanh_backward": (activations.tanh_backward, ["Z", "Z", "Z"]),
+    "shifted_exp": (activations.shifted_exp, ["Z", "c"]),
     "output_delta": (losses._difference_over, ["Z", "Z", 7]),
+    "binary_cross_entropy": (losses._binary_cross_entropy_terms, ["Z", "S", 7]),
+    "categorical_cross_entropy": (losses._categorical_cross_entropy_terms, ["Z", "S", "c", "p", 7]),
+    "mean_squared_error": (losses._half_squared_error, ["Z", "Z", 14]),
     "sgd_W": (optim._descend, ["Z", "Z", 0.1]),
     "sgd_b": (optim._descend, ["b", "b", 0.1]),
     "momentum": (optim._momentum_step, ["Z", "Z", "Z", 0.1, 0.9]),
@@ -42,12 +47,14 @@ CASES = {
 
 
 def host_arguments(spec, dtype, rng=0):
-    """NumPy arrays for "Z", "S" and "b", numbers as given."""
+    """NumPy arrays for the letters, numbers as given."""
     rng = np.random.default_rng(rng)
     arrays = {
         "Z": lambda: rng.uniform(0.1, 2.0, SHAPE) * rng.choice([-1.0, 1.0], SHAPE),
         "S": lambda: rng.uniform(0.0, 2.0, SHAPE),
         "b": lambda: rng.uniform(-2.0, 2.0, BIAS),
+        "c": lambda: rng.uniform(-2.0, 2.0, COLUMN),
+        "p": lambda: rng.uniform(0.5, 3.0, COLUMN),
     }
     return [arrays[a]().astype(dtype) if a in arrays else a for a in spec]
 
