@@ -145,9 +145,9 @@ class Backend:
         """Inside the block, float32 matrix products may use TF32 tensor cores when ``enabled``.
 
         TF32 keeps float32's range but rounds the factors to 10 significant bits, for several
-        times the product throughput on NVIDIA GPUs from Ampere on. On the CPU, and on GPUs
-        without TF32, products stay exact float32: that is the reference TF32 is tested against.
-        float64 products are never affected. The previous setting comes back on leaving.
+        times the product throughput on NVIDIA GPUs from Ampere on (older GPUs have no TF32 and
+        CuPy keeps float32 there). On the CPU products stay float32: that is the reference TF32 is
+        tested against. float64 products are never affected. The previous setting comes back on leaving.
         """
         previous = self._set_tf32(bool(enabled))
         try:
@@ -182,17 +182,12 @@ def elementwise(function: Callable) -> Callable:
         if xp.__name__ != "cupy":
             return function(xp, *args)
         if run.kernel is None:
-            traced = _fusing_namespace(xp)
+            traced = _FusingNamespace(xp)
             run.kernel = xp.fuse(kernel_name=f"gpudeep_{function.__name__}")(lambda *a: function(traced, *a))
         return run.kernel(*args)
 
     run.kernel = None  # the cupy.fuse kernel, made by the first call on CuPy
     return run
-
-
-@functools.cache
-def _fusing_namespace(cupy: ModuleType) -> _FusingNamespace:
-    return _FusingNamespace(cupy)
 
 
 class _FusingNamespace:
