@@ -7,7 +7,8 @@ Importing this module never imports CuPy; only asking for it does.
 
 GPU-only speed-ups live here too, each with the NumPy behaviour as its
 reference: ``elementwise`` runs a function of the math as one fused CuPy kernel,
-``Backend.allow_tf32`` lets float32 products use TF32 tensor cores.
+``Backend.allow_tf32`` lets float32 products use TF32 tensor cores. On the CPU,
+``Backend.blas_threads`` sizes the host BLAS's thread pool to the problem.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
+
+from . import threads
 
 ENV_VAR = "GPUDEEP_BACKEND"
 BACKEND_NAMES = ("auto", "numpy", "cupy", "array_api_strict")
@@ -71,6 +74,11 @@ class Backend:
     def __reduce__(self):
         """Pickle as the request that resolves it again: modules and devices do not pickle."""
         return (get_backend, (self.name, self._device_request))
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the arrays live on a GPU (and the host's BLAS does none of the math)."""
+        return self.name == "cupy"
 
     def dtype(self, name: str):
         """The backend's dtype object for "float32" or "float64"."""
@@ -154,6 +162,13 @@ class Backend:
             yield
         finally:
             self._restore_tf32(previous)
+
+    def blas_threads(self, flops: float, n_jobs: int | None = None):
+        """A context in which the host's BLAS runs units of work of ``flops`` operations on the threads
+        ``gpudeep.threads.choose`` gives (``n_jobs`` overrides it); it changes nothing on a GPU."""
+        if self.on_gpu:
+            return contextlib.nullcontext()
+        return threads.limit(threads.choose(flops, n_jobs))
 
     @contextlib.contextmanager
     def memory_guard(self, doing: str, advice: str):

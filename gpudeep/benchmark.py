@@ -67,11 +67,6 @@ class Row:
         return self.flops / self.seconds / 1e9
 
 
-def step_flops(layer_sizes, m: int) -> float:
-    """6·Σ n[l]·n[l-1]·m: 2 for the forward product, 4 for the two backward ones."""
-    return 6.0 * sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])) * m
-
-
 def median_seconds(step: Callable[[], object], synchronize: Callable[[], None], *, repeats: int,
                    warmup: int = 3, budget: float = 20.0) -> float:
     """Median wall time of ``step`` after ``warmup`` calls; fewer repeats if they pass ``budget`` seconds."""
@@ -208,7 +203,7 @@ def run(backend: Backend, nets=NETS, *, repeats: int = 20, libraries=("gpudeep",
     rows = []
     for net in nets:
         for m in net.batches + (net.gpu_batches if on_gpu else ()):
-            flops = step_flops(net.layer_sizes, m)
+            flops = net.architecture().step_flops(m)
             steps = {"gpudeep": gpudeep_step(backend, net, m)}
             if "pytorch" in libraries:
                 steps["pytorch"] = torch_step(net, m, "cuda" if on_gpu else "cpu")

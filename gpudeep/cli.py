@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--dtype", choices=DTYPES, default="float32")
     fit.add_argument("--tf32", action="store_true", help="let float32 products use TF32 tensor cores on a GPU")
     fit.add_argument("--out", type=Path, default=None, help="run folder (default runs/DATASET-TIME)")
+    _threads_argument(fit)
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--distributed", action="store_true",
                      help="data-parallel over the ranks of an MPI job: mpirun -n 4 gpudeep train --distributed")
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", type=Path)
     _data_arguments(evaluate)
     evaluate.add_argument("--backend", choices=BACKEND_NAMES, default=None)
+    _threads_argument(evaluate)
 
     bench = commands.add_parser("bench", help="time a training step against PyTorch and scikit-learn")
     bench.add_argument("--backend", choices=BACKEND_NAMES, default=None)
@@ -94,7 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--label", default=None, help="a label column in the CSV to leave out")
     predict.add_argument("--output", type=Path, default=None, help="write the predictions here instead of stdout")
     predict.add_argument("--backend", choices=BACKEND_NAMES, default=None)
+    _threads_argument(predict)
     return parser
+
+
+def _threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n-jobs", type=int, default=None, metavar="N",
+                        help="BLAS threads on the CPU (default: chosen by problem size; -1: every core)")
 
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,7 +141,7 @@ def _train(args) -> int:
         hidden_layer_sizes=tuple(args.layers), activation=args.activation, solver=args.optimizer,
         learning_rate_init=args.lr, max_iter=args.epochs, batch_size=args.batch_size, alpha=args.alpha,
         dropout=args.dropout, random_state=args.seed, dtype=args.dtype, tf32=args.tf32, backend=args.backend,
-        standardize=True, verbose=0 if args.quiet else 1, distributed=args.distributed,
+        standardize=True, verbose=0 if args.quiet else 1, distributed=args.distributed, n_jobs=args.n_jobs,
     )
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -163,7 +171,7 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    model = load(args.model, backend=args.backend)
+    model = load(args.model, backend=args.backend).set_params(n_jobs=args.n_jobs)
     X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
     _, X_test, _, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
     metric = "accuracy" if isinstance(model, DeepClassifier) else "r2"
@@ -172,7 +180,7 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    model = load(args.model, backend=args.backend)
+    model = load(args.model, backend=args.backend).set_params(n_jobs=args.n_jobs)
     X, _ = read_csv(args.input, label=args.label, has_label=args.label is not None)
     predictions = model.predict(X)
     lines = ["prediction", *(str(p) for p in predictions)]

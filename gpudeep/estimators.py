@@ -1,7 +1,8 @@
 """DeepClassifier and DeepRegressor: scikit-learn conventions on top of the L-layer network.
 
-Data are samples as rows, ``(n_samples, n_features)``; the transpose to the
-math's one-sample-per-column layout happens once, here. Inputs are validated on
+Data are samples as rows, ``(n_samples, n_features)``, and stay so on the device
+(C-contiguous, so that gathering a mini-batch's rows is cheap); the math receives
+each batch as its transposed view, one sample per column. Inputs are validated on
 the host, with scikit-learn's own checks, before anything moves to the device.
 Predictions come back as NumPy arrays whatever the backend.
 """
@@ -21,6 +22,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import threads
 from .activations import ACTIVATIONS
 from .backend import DTYPES, ENV_VAR, Backend, get_backend
 from .distributed import world
@@ -70,6 +72,7 @@ class _DeepNetwork(BaseEstimator):
         tf32=False,
         checkpoint_path=None,
         distributed=False,
+        n_jobs=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -99,6 +102,7 @@ class _DeepNetwork(BaseEstimator):
         self.tf32 = tf32
         self.checkpoint_path = checkpoint_path
         self.distributed = distributed
+        self.n_jobs = n_jobs
 
     # -- fitting -----------------------------------------------------------------------------
 
@@ -142,10 +146,10 @@ class _DeepNetwork(BaseEstimator):
         if resume_from is not None:
             load_checkpoint(resume_from, self)
         with backend.memory_guard(f"moving {X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
-            X_device, Y_device = backend.asarray(X.T, self.dtype), backend.asarray(Y.T, self.dtype)
+            X_device, Y_device = _rows(backend, X, self.dtype), _rows(backend, Y, self.dtype)
             validation = None
             if validation_host is not None:
-                validation = tuple(backend.asarray(a.T, self.dtype) for a in validation_host)
+                validation = tuple(_rows(backend, a, self.dtype) for a in validation_host)
 
         root = group is None or group.is_root  # only rank 0 reports and writes files
         stopper = None if incremental else EarlyStopping(
@@ -165,7 +169,7 @@ class _DeepNetwork(BaseEstimator):
                     dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
                     validation=validation, score=self._device_score,
                     callbacks=[c for c in (stopper, writer) if c is not None],
-                    verbose=int(self.verbose) if root else 0, group=group,
+                    verbose=int(self.verbose) if root else 0, group=group, n_jobs=self.n_jobs,
                 )
         except Exception as error:
             if group is not None and group.size > 1:
@@ -248,6 +252,7 @@ class _DeepNetwork(BaseEstimator):
             ("dtype", self.dtype in DTYPES, f"one of {list(DTYPES)}"),
             ("tf32", isinstance(self.tf32, (bool, np.bool_)), "True or False"),
         ]
+        threads.check_n_jobs(self.n_jobs)
         for name, ok, rule in rules:
             if not ok:
                 raise ValueError(f"{name} must be {rule}, got {getattr(self, name)!r}")
@@ -279,11 +284,14 @@ class _DeepNetwork(BaseEstimator):
         backend, state = self.backend_, self.state_
         rows = self._predict_chunk_rows()
         outputs = []
-        with backend.memory_guard(f"predicting {rows} rows at a time",
-                                  "lower gpudeep.estimators.PREDICT_MEMORY_BYTES"), backend.allow_tf32(self.tf32):
+        with (
+            backend.memory_guard(f"predicting {rows} rows at a time", "lower gpudeep.estimators.PREDICT_MEMORY_BYTES"),
+            backend.allow_tf32(self.tf32),
+            backend.blas_threads(state.arch.forward_flops(min(rows, X.shape[0])), self.n_jobs),
+        ):
             for start in range(0, X.shape[0], rows):
-                X_chunk = backend.asarray(X[start:start + rows].T, self.dtype)
-                A_L = forward(backend.xp, state.arch, state.params, X_chunk).A[state.arch.L]
+                X_chunk = _rows(backend, X[start:start + rows], self.dtype)
+                A_L = forward(backend.xp, state.arch, state.params, X_chunk.T).A[state.arch.L]
                 outputs.append(backend.to_numpy(A_L).T.astype(np.float64))
         if len(outputs) > 1:
             backend.release_memory()  # a large input: give the pool's blocks back
@@ -383,7 +391,9 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
     data's mean and standard deviation), ``backend`` (a name for ``get_backend``, or a resolved
     ``Backend``), ``dtype``, ``tf32`` (let float32 products use TF32 tensor cores on a GPU that has
     them, see ``Backend.allow_tf32``), ``checkpoint_path`` (written atomically after every epoch) and
-    ``distributed`` (data-parallel over the ranks of an MPI job, see ``gpudeep.distributed``).
+    ``distributed`` (data-parallel over the ranks of an MPI job, see ``gpudeep.distributed``) and
+    ``n_jobs`` (BLAS threads on the CPU: None chooses them by problem size, one thread for small
+    networks and batches; a positive count or -1 for every core overrides it, see ``gpudeep.threads``).
     """
 
     _is_classifier = True
@@ -498,6 +508,11 @@ def _explained():
             raise
         first_line = message.splitlines()[0].rstrip(". ")
         raise ValueError(f"{first_line}; {hint}") from error
+
+
+def _rows(backend: Backend, host: np.ndarray, dtype: str):
+    """Host samples-as-rows data on the device as a C-contiguous ``dtype`` array (rows gather cheaply)."""
+    return backend.asarray(np.ascontiguousarray(host, dtype=dtype))
 
 
 def _check_range(name: str, values: np.ndarray, dtype: str) -> None:

@@ -82,6 +82,14 @@ class Architecture:
         """The activation g[l] of layer l, for l = 1..L."""
         return self._g[l - 1]
 
+    def forward_flops(self, m: int) -> float:
+        """Floating-point operations of the forward products on m samples: 2·Σ n[l]·n[l-1]·m."""
+        return 2.0 * sum(n * n_prev for n_prev, n in zip(self.layer_sizes[:-1], self.layer_sizes[1:])) * m
+
+    def step_flops(self, m: int) -> float:
+        """Of a training step's products on m samples: 6·Σ n[l]·n[l-1]·m (forward 2, backward 4)."""
+        return 3.0 * self.forward_flops(m)
+
     @property
     def loss_function(self) -> Loss:
         """The resolved loss."""

@@ -1,8 +1,11 @@
 """The training loop: mini-batches, epochs, history, callbacks, the divergence guard, progress.
 
-Data stay on the device for the whole run and are shuffled by index. Costs
-accumulate on the device; they reach the host once per epoch, together with
-the validation metrics and a check that every weight is finite.
+Data sets stay on the device for the whole run, samples as rows ``(m, n)``: a
+mini-batch is a gather of rows by shuffled index (contiguous, and cheap on every
+backend), and the math receives it as the transposed view ``(n, m_batch)``, which
+matrix products take without a copy. Costs accumulate on the device; they reach
+the host once per epoch, together with the validation metrics and a check that
+every weight is finite.
 """
 
 from __future__ import annotations
@@ -127,13 +130,17 @@ def train(
     callbacks: Sequence[Callback] = (),
     verbose: int = 0,
     group=None,
+    n_jobs: int | None = None,
 ) -> History:
-    """Run ``epochs`` more epochs of mini-batch training on device arrays X ``(n[0], m)``, Y ``(n[L], m)``.
+    """Run ``epochs`` more epochs of mini-batch training on device arrays X ``(m, n[0])``, Y ``(m, n[L])``.
 
-    validation: device arrays (X_val, Y_val), evaluated once per epoch without dropout.
+    X and Y hold samples as rows (C-contiguous, so that gathering a batch's rows is cheap);
+    each batch reaches the math as ``X_batch.T``, ``(n[0], m_batch)``.
+    validation: device arrays (X_val, Y_val), samples as rows too, evaluated once per epoch without dropout.
     score(xp, A_L, Y) -> 0-d array: a metric where higher is better (accuracy, R²), kept for
     the training batches and the validation data.
     group: a ``distributed.Group`` for data-parallel training over MPI, or None.
+    n_jobs: BLAS threads on the CPU; None chooses them by the size of a step (see ``gpudeep.threads``).
     Raises ``TrainingDivergedError`` when a cost or a weight is not finite.
     """
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=None if verbose else True, leave=False)
@@ -143,8 +150,9 @@ def train(
         f"training with batch_size {batch_size}",
         "lower batch_size or the layer sizes (float32 halves float64's memory)",
     )
+    rank_batch = batch_size if group is None else -(-batch_size // group.size)
     try:
-        with memory_guard:
+        with memory_guard, backend.blas_threads(state.arch.step_flops(rank_batch), n_jobs):
             for _ in bar:
                 if schedule is not None:
                     state.optimizer.learning_rate = schedule(state.epoch)
@@ -179,9 +187,10 @@ def train_step(xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2
 
 
 def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, score, group):
-    """One pass over the data in shuffled mini-batches; returns the steps' (costs, scores) on the device,
-    each weighted by its batch's share of the epoch (with ``group``, this rank's part of that share)."""
-    xp, arch, m = backend.xp, state.arch, X.shape[1]
+    """One pass over X ``(m, n[0])``, Y ``(m, n[L])`` in shuffled mini-batches of rows; returns the steps'
+    (costs, scores) on the device, each weighted by its batch's share of the epoch (with ``group``, this
+    rank's part of that share)."""
+    xp, arch, m = backend.xp, state.arch, X.shape[0]
     dtype = backend.dtype_name(X)
     order = backend.asarray(state.rng.permutation(m) if shuffle else np.arange(m))
     draw = backend.uniform(int(state.rng.integers(2**63))) if dropout else None
@@ -191,7 +200,7 @@ def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuf
         global_batch = batch.shape[0]
         if group is not None:
             batch = batch[group.rank::group.size]  # this rank's shard of the global batch
-        X_batch, Y_batch = xp.take(X, batch, axis=1), xp.take(Y, batch, axis=1)
+        X_batch, Y_batch = xp.take(X, batch, axis=0).T, xp.take(Y, batch, axis=0).T  # (n, m_batch) views
         m_batch = X_batch.shape[1]
         masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
         if group is None:
@@ -218,7 +227,7 @@ def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: lis
     finite = xp.all(xp.stack([xp.all(xp.isfinite(P)) for pair in state.params for P in pair]))
     values = [xp.astype(finite, costs[0].dtype)]
     if validation is not None:
-        X_val, Y_val = validation
+        X_val, Y_val = (rows.T for rows in validation)
         cache = forward(xp, state.arch, state.params, X_val)
         values.append(compute_cost(xp, state.arch, cache, Y_val))
         if score is not None:

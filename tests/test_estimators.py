@@ -192,4 +192,25 @@ def test_predict_works_in_chunks_within_its_memory_budget(monkeypatch):
                         or original(self, data, dtype))
     monkeypatch.setattr(Backend, "release_memory", lambda self: released.append(True))
     np.testing.assert_allclose(model.predict_proba(X), whole, rtol=1e-12)
-    assert moved == [(4, 7)] * 7 + [(4, 1)] and released == [True]
+    assert moved == [(7, 4)] * 7 + [(1, 4)] and released == [True]  # chunks of rows
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_fit_keeps_the_data_as_contiguous_rows_on_the_device(monkeypatch, order):
+    """The training loop gathers each batch's rows: it must get C-contiguous (n_samples, n_features) data,
+    whatever the memory order of the user's array."""
+    from gpudeep import estimators
+
+    seen = []
+    original = estimators.train
+
+    def recording(backend, state, X, Y, **kwargs):
+        seen.append((X.shape, X.flags.c_contiguous, Y.shape, Y.flags.c_contiguous))
+        return original(backend, state, X, Y, **kwargs)
+
+    monkeypatch.setattr(estimators, "train", recording)
+    X, y = make_classification(n_samples=60, n_features=5, n_classes=3, n_informative=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        DeepClassifier(**FAST).fit(np.asarray(X, order=order), y)
+    assert seen == [((60, 5), True, (60, 3), True)]

@@ -97,6 +97,9 @@ SETTING_CASES = [
     ("dropout-one", {"dropout": 1.0}, ValueError, r"dropout must be in \[0, 1\)", ["--dropout", "1"]),
     ("validation-fraction", {"early_stopping": True, "validation_fraction": 1.5}, ValueError,
      r"validation_fraction must be in \(0, 1\)", None),
+    ("n-jobs-zero", {"n_jobs": 0}, ValueError, "n_jobs must be None .* or -1 for every core, got 0",
+     ["--n-jobs", "0"]),
+    ("n-jobs-float", {"n_jobs": 1.5}, ValueError, "n_jobs must be None", None),
 ]
 
 
