@@ -1,10 +1,11 @@
 """Benchmarks: one training step of gpudeep, PyTorch and scikit-learn on the same nets, in one run.
 
-A step is forward, cost, backward and a plain SGD update on one float32 batch. Each
-library is warmed up, then timed over several repetitions (synchronised on a GPU);
-the median is reported with GFLOP/s, counted as 6·Σ n[l]·n[l-1]·m, and its share of
-the matrix-product peak measured in the same run. On a GPU, gpudeep and PyTorch are also
-timed with TF32 products ("gpudeep tf32", "pytorch tf32"), against the TF32 peak.
+A step is forward, cost, backward and a plain SGD update on one float32 batch, gpudeep's with
+the BLAS threads its training loop would choose (``gpudeep.threads``). Each library is warmed
+up, then timed over several repetitions (synchronised on a GPU); the median is reported
+with GFLOP/s, counted as 6·Σ n[l]·n[l-1]·m, and its share of the matrix-product peak
+measured in the same run. On a GPU, gpudeep and PyTorch are also timed with TF32 products
+("gpudeep tf32", "pytorch tf32"), against the TF32 peak.
 """
 
 from __future__ import annotations
@@ -216,7 +217,8 @@ def run(backend: Backend, nets=NETS, *, repeats: int = 20, libraries=("gpudeep",
                     continue
                 name, _, tf32 = library.partition(" ")
                 synchronize = backend.synchronize if name == "gpudeep" else _torch_sync(on_gpu, name)
-                with _tf32(backend, name) if tf32 else contextlib.nullcontext():
+                threads = backend.blas_threads(flops) if name == "gpudeep" else contextlib.nullcontext()
+                with _tf32(backend, name) if tf32 else contextlib.nullcontext(), threads:  # as a fit would run
                     seconds = median_seconds(step, synchronize, repeats=repeats)
                     rows.append(Row(net.name, m, library, seconds, flops, peak_bytes(name, step, backend)))
                 log(f"{net.name:>6} b{m:<5} {library:<13} {seconds * 1e3:10.3f} ms  {rows[-1].gflops:8.2f} GFLOP/s")

@@ -26,6 +26,8 @@ from .io import load, save
 from .losses import LOSSES
 from .network import Architecture
 
+BENCH_PARTS = ("step", "fit", "train")  # what `gpudeep bench` times
+
 
 def _layer_sizes(text: str) -> list[int]:
     try:
@@ -80,9 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     _threads_argument(evaluate)
 
-    bench = commands.add_parser("bench", help="time a training step against PyTorch and scikit-learn")
+    bench = commands.add_parser("bench", help="time a training step, a whole fit and the train command "
+                                              "against PyTorch and scikit-learn")
     bench.add_argument("--backend", choices=BACKEND_NAMES, default=None)
-    bench.add_argument("--quick", action="store_true", help="one tiny net only: proves the suite runs")
+    bench.add_argument("--quick", action="store_true", help="tiny nets and jobs only: proves the suite runs")
+    bench.add_argument("--only", action="append", choices=BENCH_PARTS, default=None,
+                       help="run only this part: step (one training step), fit (a whole MNIST-sized fit), "
+                            "train (the train command, quiet and next to busy processes); repeatable")
     bench.add_argument("--repeats", type=int, default=20, help="timed steps per measurement (default 20)")
     bench.add_argument("--without", action="append", default=[], choices=["pytorch", "scikit-learn"],
                        help="leave a library out")
@@ -194,6 +200,7 @@ def _predict(args) -> int:
 
 def _bench(args) -> int:
     from . import benchmark
+    from . import benchmark_jobs as jobs
 
     if args.crossover:
         cpu, gpu = get_backend("numpy"), get_backend("cupy")  # raises, with the reason, without a GPU
@@ -202,13 +209,24 @@ def _bench(args) -> int:
     else:
         backend = get_backend(args.backend)
         libraries = [name for name in ("gpudeep", "pytorch", "scikit-learn") if name not in args.without]
-        nets = benchmark.TINY if args.quick else benchmark.NETS
-        rows = benchmark.run(backend, nets, repeats=args.repeats, libraries=libraries)
-        tf32_peak = None
-        if backend.name == "cupy":
-            with backend.allow_tf32():
-                tf32_peak = benchmark.matmul_peak(backend)
-        text = benchmark.markdown(rows, benchmark.matmul_peak(backend), benchmark.environment(backend), tf32_peak)
+        parts = args.only or BENCH_PARTS
+        sections = ["\n".join(f"- {key}: {value}" for key, value in benchmark.environment(backend).items())]
+        if "step" in parts:
+            nets = benchmark.TINY if args.quick else benchmark.NETS
+            rows = benchmark.run(backend, nets, repeats=args.repeats, libraries=libraries)
+            tf32_peak = None
+            if backend.on_gpu:
+                with backend.allow_tf32():
+                    tf32_peak = benchmark.matmul_peak(backend)
+            sections.append("One training step:\n\n" + benchmark.markdown(rows, benchmark.matmul_peak(backend),
+                                                                            {}, tf32_peak))
+        if "fit" in parts:
+            job = jobs.TINY_FIT if args.quick else jobs.MNIST_FIT
+            sections.append("A whole fit:\n\n" + jobs.fit_markdown(jobs.fit_rows(backend, job, libraries=libraries)))
+        if "train" in parts:
+            job = jobs.TINY_TRAIN if args.quick else jobs.DIGITS_TRAIN
+            sections.append("The train command:\n\n" + jobs.train_markdown(job, jobs.train_rows(job, backend)))
+        text = "\n\n".join(sections)
     print(text)
     if args.output is not None:
         args.output.write_text(text + "\n")

@@ -118,8 +118,12 @@ class RMSProp(Optimizer):
 def _rmsprop_step(xp, P, dP, square_mean, learning_rate, rho, epsilon):
     """s ← ρ·s + (1-ρ)·dP², then P -= α·dP / (√s + ε)."""
     square_mean *= rho
-    square_mean += (1 - rho) * (dP * dP)
-    P -= learning_rate * dP / (xp.sqrt(square_mean) + epsilon)
+    square_mean += (1 - rho) * dP * dP
+    step = xp.sqrt(square_mean)  # the temporaries are updated in place: on NumPy a fresh one costs page faults
+    step += epsilon
+    step = dP / step
+    step *= learning_rate
+    P -= step
 
 
 class Adam(Optimizer):
@@ -147,8 +151,12 @@ def _adam_step(xp, P, dP, first_moment, second_moment, beta_1, beta_2, step_size
     first_moment *= beta_1
     first_moment += (1 - beta_1) * dP
     second_moment *= beta_2
-    second_moment += (1 - beta_2) * (dP * dP)
-    P -= step_size * first_moment / (xp.sqrt(second_moment) + epsilon)
+    second_moment += (1 - beta_2) * dP * dP
+    step = xp.sqrt(second_moment)  # the temporaries are updated in place: on NumPy a fresh one costs page faults
+    step += epsilon
+    step = first_moment / step
+    step *= step_size
+    P -= step
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, RMSProp, Adam)}

@@ -191,6 +191,19 @@ def test_bench_quick_runs_the_whole_suite_at_a_tiny_size(capsys, tmp_path):
     table = output.read_text()
     assert "| tiny | 4 | gpudeep |" in table and "| tiny | 32 | scikit-learn |" in table
     assert "measured float32 matrix-product peak" in table
+    assert "| tiny-fit (2000×32, 2 epochs, batch 128) | scikit-learn |" in table
+    assert "| `gpudeep train --dataset iris --epochs 2` | 1 |" in table
+
+
+def test_fit_rows_report_the_ratios_and_the_overhead():
+    from gpudeep.benchmark_jobs import TINY_FIT, FitRow, fit_markdown
+
+    assert TINY_FIT.steps == 2 * 16  # 2,000 rows in batches of 128
+    rows = [FitRow(TINY_FIT, "gpudeep", 3.2, 1, 0.5, step_seconds=0.05), FitRow(TINY_FIT, "pytorch", 4.0, 1, 0.5),
+            FitRow(TINY_FIT, "scikit-learn", 8.0, 1, 0.6)]
+    assert rows[0].overhead == pytest.approx(2.0)  # 3.2 s / (32 steps × 50 ms)
+    table = fit_markdown(rows)
+    assert "| gpudeep | 1 | 3.20 | 1.600 | 0.80 | 2.50 | 50.000 | 2.00 | 0.5000 |" in table
 
 
 def test_bench_crossover_needs_a_gpu(capsys):
