@@ -111,14 +111,18 @@ class RMSProp(Optimizer):
         self.epsilon = _check_rate("epsilon", epsilon, 0.0, math.inf)
 
     def _update(self, xp, P, dP, square_mean) -> None:
-        _rmsprop_step(xp, P, dP, square_mean, self.learning_rate, self.rho, self.epsilon)
+        _rmsprop_step(xp, P, dP, square_mean, self.learning_rate, self.rho, 1 - self.rho, self.epsilon)
+
+
+# The kernels take 1-ρ and 1-β as arguments, computed on the host in float64: inside a fused kernel,
+# arithmetic on two Python numbers is typed as CuPy's weakest float, float16 (1 - 0.999 would be 0.00098).
 
 
 @elementwise
-def _rmsprop_step(xp, P, dP, square_mean, learning_rate, rho, epsilon):
+def _rmsprop_step(xp, P, dP, square_mean, learning_rate, rho, one_minus_rho, epsilon):
     """s ← ρ·s + (1-ρ)·dP², then P -= α·dP / (√s + ε)."""
     square_mean *= rho
-    square_mean += (1 - rho) * dP * dP
+    square_mean += one_minus_rho * dP * dP
     _scaled_descent(xp, P, dP, square_mean, learning_rate, epsilon)
 
 
@@ -138,16 +142,18 @@ class Adam(Optimizer):
         # α·m̂/(√v̂ + ε) with m̂ = m/(1-β1^t), v̂ = v/(1-β2^t), folded into one step size and a scaled ε
         step_size = self.learning_rate * math.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
         epsilon = self.epsilon * math.sqrt(1 - self.beta_2**self.t)
-        _adam_step(xp, P, dP, first_moment, second_moment, self.beta_1, self.beta_2, step_size, epsilon)
+        _adam_step(xp, P, dP, first_moment, second_moment, self.beta_1, 1 - self.beta_1, self.beta_2,
+                   1 - self.beta_2, step_size, epsilon)
 
 
 @elementwise
-def _adam_step(xp, P, dP, first_moment, second_moment, beta_1, beta_2, step_size, epsilon):
+def _adam_step(xp, P, dP, first_moment, second_moment, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
+               step_size, epsilon):
     """m ← β1·m + (1-β1)·dP, v ← β2·v + (1-β2)·dP², then P -= step_size·m / (√v + ε)."""
     first_moment *= beta_1
-    first_moment += (1 - beta_1) * dP
+    first_moment += one_minus_beta_1 * dP
     second_moment *= beta_2
-    second_moment += (1 - beta_2) * dP * dP
+    second_moment += one_minus_beta_2 * dP * dP
     _scaled_descent(xp, P, first_moment, second_moment, step_size, epsilon)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -41,8 +42,8 @@ CASES = {
     "sgd_b": (optim._descend, ["b", "b", 0.1]),
     "momentum": (optim._momentum_step, ["Z", "Z", "Z", 0.1, 0.9]),
     "nesterov": (optim._nesterov_step, ["Z", "Z", "Z", 0.1, 0.9]),
-    "rmsprop": (optim._rmsprop_step, ["Z", "Z", "S", 0.01, 0.9, 1e-8]),
-    "adam": (optim._adam_step, ["Z", "Z", "Z", "S", 0.9, 0.999, 0.003, 1e-8]),
+    "rmsprop": (optim._rmsprop_step, ["Z", "Z", "S", 0.01, 0.9, 0.1, 1e-8]),
+    "adam": (optim._adam_step, ["Z", "Z", "Z", "S", 0.9, 0.1, 0.999, 0.001, 0.003, 1e-8]),
 }
 
 
@@ -92,24 +93,37 @@ def test_fused_kernel_matches_numpy(case, dtype):
             np.testing.assert_allclose(cupy.to_numpy(after_cupy), after_numpy, rtol=tolerance, atol=tolerance)
 
 
-# --- without a GPU: CuPy's code generation and NVRTC ---------------------------------------------------------
+# --- CuPy's code generation: what each kernel computes in, and that NVRTC compiles it ----------------------
+
+KNOWN_CUPY = 14  # the major version of CuPy whose private code generator these helpers read
+C_TYPE = {"float32": "float", "float64": "double"}
+FLOAT_TYPES = re.compile(r"\b(float16|half|float|double)\b")
+
+
+def _cupy_internals_changed(cupy, what: str, error: BaseException):
+    """Fail on the CuPy these helpers were written for; on another major version skip, saying what changed."""
+    message = f"CuPy {cupy.__version__} {what}: {type(error).__name__}: {error}"
+    if int(cupy.__version__.split(".")[0]) == KNOWN_CUPY:
+        pytest.fail(message)
+    pytest.skip(f"{message} (these helpers read CuPy {KNOWN_CUPY}'s internals)")
+
 
 def _cuda_toolchain():
     """(cupy, nvrtc, include directories) for compiling CuPy's kernel source, or a skip saying what is missing."""
     if not gpu_unavailable_reason():
-        pytest.skip("a GPU is present: the gpu-marked parity tests run the kernels themselves")
+        pytest.skip("a GPU is present: the gpu-marked parity tests compile and run the kernels themselves")
     cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'gpudeep[cuda12]')")
     from cupy._core import core
     from cupy_backends.cuda.libs import nvrtc
 
     try:
         nvrtc.getVersion()
-    except Exception as error:
-        pytest.skip(f"NVRTC is not installed (pip install nvidia-cuda-nvrtc-cu12): {error}")
+    except (OSError, RuntimeError) as error:  # the shared library is missing, or CuPy refuses to load it
+        pytest.skip(f"NVRTC is not installed (pip install 'gpudeep[cuda12]'): {type(error).__name__}: {error}")
     try:
         runtime = importlib.import_module("nvidia.cuda_runtime")
     except ImportError:
-        pytest.skip("the CUDA headers are not installed (pip install nvidia-cuda-runtime-cu12)")
+        pytest.skip("the CUDA headers are not installed (pip install 'gpudeep[cuda12]')")
     cupy_include = pathlib.Path(core._get_header_dir_path())
     cccl = cupy_include / "cupy" / "_cccl"
     includes = [cupy_include, cccl / "libcudacxx", cccl / "cub", cccl / "thrust",
@@ -123,17 +137,43 @@ def _placeholder(cupy, array):
     return cupy.ndarray(array.shape, array.dtype, memptr=cupy.cuda.MemoryPointer(memory, 0))
 
 
+def _device_arguments(cupy, spec, dtype):
+    """The case's arguments as CuPy arrays: real ones on a GPU, placeholders without one."""
+    host = host_arguments(spec, dtype)
+    make = _placeholder if gpu_unavailable_reason() else lambda cupy, array: cupy.asarray(array)
+    return [make(cupy, a) if isinstance(a, np.ndarray) else a for a in host]
+
+
 def _traced_kernel(cupy, function, arguments, monkeypatch):
-    """The ElementwiseKernel that cupy.fuse makes of ``function`` for these arguments, traced without a GPU."""
+    """The ElementwiseKernel that cupy.fuse makes of ``function`` for these arguments (without a GPU, only
+    the launch fails: tracing and code generation need no driver)."""
     monkeypatch.setattr(function, "kernel", None)
-    with pytest.raises(cupy.cuda.runtime.CUDARuntimeError):  # traced; only the launch needs a driver
+    if gpu_unavailable_reason():
+        with pytest.raises(cupy.cuda.runtime.CUDARuntimeError):
+            function(cupy, *arguments)
+    else:
         function(cupy, *arguments)
-    memo = getattr(function.kernel, "_memo", None)
-    if memo is None:
-        pytest.skip(f"CuPy {cupy.__version__} keeps its fused kernels elsewhere than Fusion._memo")
+    try:
+        memo = function.kernel._memo
+    except AttributeError as error:
+        _cupy_internals_changed(cupy, "keeps its fused kernels elsewhere than Fusion._memo", error)
     assert len(memo) == 1, f"{function.__name__} did not fuse into one kernel: an operation cupy.fuse cannot trace"
     (kernel, _), = memo.values()
     return kernel
+
+
+def _computed_in(kernel) -> set[str]:
+    """The C float types of the kernel's temporaries, casts and device functions: what the GPU computes in.
+
+    Constants (``const double v1 = 0.5;``) and scalar parameters are cast to the kernel's type where they
+    are used, and ``#include`` lines name headers, so neither counts.
+    """
+    return {name for line in _arithmetic_lines(kernel) for name in FLOAT_TYPES.findall(line)}
+
+
+def _arithmetic_lines(kernel) -> list[str]:
+    lines = f"{kernel.operation}\n{kernel.preamble}".splitlines()
+    return [line for line in lines if not line.lstrip().startswith(("#include", "const "))]
 
 
 def _kernel_source(cupy, kernel, arguments) -> str:
@@ -142,8 +182,8 @@ def _kernel_source(cupy, kernel, arguments) -> str:
 
     try:
         return _generated_source(cupy, _kernel, kernel, arguments)
-    except (AttributeError, TypeError, AssertionError) as error:  # private CuPy API, which a new CuPy may change
-        pytest.skip(f"CuPy {cupy.__version__} generates kernel source through other internals: {error}")
+    except (AttributeError, TypeError) as error:  # private CuPy API, which a new CuPy may change
+        _cupy_internals_changed(cupy, "generates kernel source through other internals", error)
 
 
 def _generated_source(cupy, _kernel, kernel, arguments) -> str:
@@ -161,10 +201,24 @@ def _generated_source(cupy, _kernel, kernel, arguments) -> str:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", list(CASES))
+def test_kernel_computes_in_the_dtype_of_its_arrays(case, dtype, monkeypatch):
+    """No float16 anywhere, and a float32 kernel does no float64 arithmetic: the generated source's types are
+    what the GPU computes in (with a GPU or without one)."""
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'gpudeep[cuda12]')")
+    function, spec = CASES[case]
+    kernel = _traced_kernel(cupy, function, _device_arguments(cupy, spec, dtype), monkeypatch)
+    computed_in = _computed_in(kernel)
+    offending = [line for line in _arithmetic_lines(kernel) if set(FLOAT_TYPES.findall(line)) - {C_TYPE[dtype]}]
+    assert computed_in == {C_TYPE[dtype]}, f"the {dtype} {case} kernel computes in {sorted(computed_in)}:\n" + \
+        "\n".join(offending[:12])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", list(CASES))
 def test_kernel_traces_keeps_its_dtype_and_compiles_for_sm90(case, dtype, monkeypatch):
     cupy, nvrtc, includes = _cuda_toolchain()
     function, spec = CASES[case]
-    arguments = [_placeholder(cupy, a) if isinstance(a, np.ndarray) else a for a in host_arguments(spec, dtype)]
+    arguments = _device_arguments(cupy, spec, dtype)
     kernel = _traced_kernel(cupy, function, arguments, monkeypatch)
 
     inputs = dict(zip(kernel.in_params, arguments))
