@@ -31,9 +31,9 @@ ENV_VAR = "GPUDEEP_BACKEND"
 BACKEND_NAMES = ("auto", "numpy", "cupy", "array_api_strict")
 DTYPES = ("float32", "float64")
 CUPY_FIX = (
-    "install CuPy for your CUDA version (pip install 'gpudeep[cuda12]' or "
-    "'gpudeep[cuda13]'), check that `nvidia-smi` sees the GPU and the driver is recent "
-    "enough, and in Docker start the container with `docker run --gpus all`"
+    "install CuPy for your CUDA version with the CUDA libraries it loads (pip install 'gpudeep[cuda12]' or "
+    "'gpudeep[cuda13]': CuPy with NVRTC, cuBLAS and the CUDA headers), check that `nvidia-smi` sees the GPU "
+    "and the driver is recent enough, and in Docker start the container with `docker run --gpus all`"
 )
 
 log = logging.getLogger("gpudeep")
@@ -109,17 +109,24 @@ class Backend:
             )
         if isinstance(dtype, str):
             dtype = self.dtype(dtype)
-        if self.name == "cupy":
-            return self.xp.asarray(data, dtype=dtype)
+        if self.on_gpu:  # CuPy places arrays on its current device, not through a device argument
+            with self.on_device():
+                return self.xp.asarray(data, dtype=dtype)
         return self.xp.asarray(data, dtype=dtype, device=self.device)
 
     def zeros(self, shape: tuple[int, ...], dtype):
         """An array of zeros on this backend; ``dtype`` as for ``asarray``."""
         if isinstance(dtype, str):
             dtype = self.dtype(dtype)
-        if self.name == "cupy":
-            return self.xp.zeros(shape, dtype=dtype)
+        if self.on_gpu:
+            with self.on_device():
+                return self.xp.zeros(shape, dtype=dtype)
         return self.xp.zeros(shape, dtype=dtype, device=self.device)
+
+    def on_device(self):
+        """A context in which CuPy allocates and launches kernels on this backend's GPU, whatever the thread's
+        current device is (two backends on two GPUs in one thread stay apart); a no-op elsewhere."""
+        return self.device if self.on_gpu else contextlib.nullcontext()
 
     def uniform(self, seed: int) -> Callable:
         """``draw(shape, dtype)`` of arrays uniform on [0, 1) on this backend, seeded from the host.
@@ -127,9 +134,15 @@ class Backend:
         CuPy draws on the GPU with its own generator, NumPy and array_api_strict on
         the host, so for one seed the CPU and GPU draws differ.
         """
-        if self.name == "cupy":
-            device_rng = self.xp.random.default_rng(seed)
-            return lambda shape, dtype: device_rng.random(shape, dtype=self.dtype(dtype))
+        if self.on_gpu:
+            with self.on_device():
+                device_rng = self.xp.random.default_rng(seed)
+
+            def draw(shape, dtype):
+                with self.on_device():
+                    return device_rng.random(shape, dtype=self.dtype(dtype))
+
+            return draw
         host_rng = np.random.default_rng(seed)
         return lambda shape, dtype: self.asarray(host_rng.random(shape, dtype=np.dtype(dtype)))
 
@@ -149,14 +162,18 @@ class Backend:
         self._release_memory()
 
     @contextlib.contextmanager
-    def allow_tf32(self, enabled: bool = True):
-        """Inside the block, float32 matrix products may use TF32 tensor cores when ``enabled``.
+    def allow_tf32(self, enabled: bool | None = True):
+        """Inside the block, float32 matrix products use TF32 tensor cores (``enabled`` True) or not (False);
+        None leaves CuPy's own setting, which is the user's ``CUPY_TF32`` (off unless set to 1).
 
         TF32 keeps float32's range but rounds the factors to 10 significant bits, for several
         times the product throughput on NVIDIA GPUs from Ampere on (older GPUs have no TF32 and
         CuPy keeps float32 there). On the CPU products stay float32: that is the reference TF32 is
         tested against. float64 products are never affected. The previous setting comes back on leaving.
         """
+        if enabled is None:
+            yield
+            return
         previous = self._set_tf32(bool(enabled))
         try:
             yield
@@ -352,26 +369,64 @@ def _probe_cupy(index: int = 0) -> CupyProbe:
         cupy = importlib.import_module("cupy")
     except ImportError as error:
         return CupyProbe(None, f"CuPy is not installed ({error})", False)
-    except Exception as error:  # a broken install raises all sorts of errors at import
-        return CupyProbe(None, f"CuPy is installed but fails to import: {type(error).__name__}: {error}", True)
+    except (OSError, RuntimeError, AttributeError) as error:  # a missing library, CUDA refusing, a mismatched NumPy
+        return CupyProbe(None, f"CuPy is installed but fails to import: {_named(error)}", True)
     version = getattr(cupy, "__version__", "?")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as error:
+    except cupy.cuda.runtime.CUDARuntimeError as error:  # no driver, or a driver too old for this CuPy
         return CupyProbe(None, f"CuPy {version} is installed but finds no usable GPU: {_named(error)}", True)
     if count <= index:
         return CupyProbe(None, f"CuPy {version} is installed but sees {count} GPU(s), so there is no GPU {index}", True)
     try:
         with cupy.cuda.Device(index):
             a = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
-            total = float(cupy.sum(a @ a.T))  # [[5, 14], [14, 50]] sums to 83
-    except Exception as error:
-        reason = f"CuPy {version} is installed but its smoke test failed on GPU {index}: {_named(error)}"
+            total = float(cupy.sum(a @ a.T))  # [[5, 14], [14, 50]] sums to 83: cuBLAS, and a kernel NVRTC compiles
+    except _smoke_test_errors(cupy) as error:
+        missing = missing_cuda_parts()
+        hint = f"; missing: {', '.join(missing)}, which pip install 'gpudeep[cuda12]' (or [cuda13]) installs" \
+            if missing else ""
+        reason = f"CuPy {version} is installed but its smoke test failed on GPU {index}: {_named(error)}{hint}"
         return CupyProbe(None, reason, True)
     if total != 83.0:
         reason = f"CuPy {version} is installed but its smoke test gave {total} instead of 83 on GPU {index}"
         return CupyProbe(None, reason, True)
     return CupyProbe(cupy, f"CuPy {version} passed its smoke test on GPU {index}", True)
+
+
+def _smoke_test_errors(cupy: ModuleType) -> tuple[type[BaseException], ...]:
+    """What a first product and reduction raise on a GPU CuPy cannot use: CUDA's runtime and driver errors
+    (subclasses of RuntimeError, as is a CUDA library CuPy cannot find), a kernel NVRTC cannot compile, and a
+    library CuPy loads at first use (cuBLAS) that is not installed."""
+    return RuntimeError, OSError, ImportError, cupy.cuda.compiler.CompileException
+
+
+CUDA_PARTS = {  # what CuPy loads at run time, and what the cuda12/cuda13 extras install for it (cupy's ctk extra)
+    "NVRTC (compiles CuPy's kernels)": ("library", "nvrtc"),
+    "cuBLAS (matrix products)": ("library", "cublas"),
+    "the CUDA runtime headers (included by CuPy's kernels)": ("headers", "cudart"),
+}
+
+
+def missing_cuda_parts() -> list[str]:
+    """The CUDA parts CuPy needs that ``cuda.pathfinder`` (CuPy's own locator) cannot find; empty when all are."""
+    try:
+        from cuda import pathfinder
+    except ImportError:
+        return []  # a CuPy older than 14 locates its libraries itself
+    missing = []
+    for part, (kind, name) in CUDA_PARTS.items():
+        if kind == "headers":
+            found = pathfinder.find_nvidia_header_directory(name) is not None
+        else:
+            try:
+                pathfinder.load_nvidia_dynamic_lib(name)
+                found = True
+            except pathfinder.DynamicLibNotFoundError:
+                found = False
+        if not found:
+            missing.append(part)
+    return missing
 
 
 def describe(backend: Backend) -> list[str]:
@@ -391,7 +446,7 @@ def describe(backend: Backend) -> list[str]:
                      f"driver {_cuda_version(driver) if driver else 'not found'}")
     except ImportError:
         lines.append("cupy:     not installed")
-    except Exception as error:
+    except RuntimeError as error:  # CUDA's runtime errors, e.g. no driver
         lines.append(f"cuda:     unavailable ({type(error).__name__}: {error})")
     return lines
 

@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--dropout", type=float, default=0.2, help="dropout rate on hidden layers (default 0.2)")
     fit.add_argument("--alpha", type=float, default=0.1, help="L2 penalty (default 0.1)")
     fit.add_argument("--dtype", choices=DTYPES, default="float32")
-    fit.add_argument("--tf32", action="store_true", help="let float32 products use TF32 tensor cores on a GPU")
+    fit.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None,
+                     help="float32 products on TF32 tensor cores on a GPU, or not (default: CuPy's CUPY_TF32, off)")
     fit.add_argument("--out", type=Path, default=None, help="run folder (default runs/DATASET-TIME)")
     _threads_argument(fit)
     fit.add_argument("--quiet", action="store_true", help="no progress bar")

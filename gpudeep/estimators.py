@@ -69,7 +69,7 @@ class _DeepNetwork(BaseEstimator):
         standardize=False,
         backend=None,
         dtype="float32",
-        tf32=False,
+        tf32=None,
         checkpoint_path=None,
         distributed=False,
         n_jobs=None,
@@ -166,7 +166,7 @@ class _DeepNetwork(BaseEstimator):
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
         with contextlib.nullcontext() if group is None else group.ending_the_job_on_failure():
-            with backend.allow_tf32(self.tf32):
+            with backend.on_device(), backend.allow_tf32(self.tf32):
                 history = train(
                     backend, state, X_device, Y_device,
                     epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
@@ -242,7 +242,7 @@ class _DeepNetwork(BaseEstimator):
              "in (0, 1)"),
             ("dropout", _number(self.dropout) and 0 <= self.dropout < 1, "in [0, 1)"),
             ("dtype", self.dtype in DTYPES, f"one of {list(DTYPES)}"),
-            ("tf32", isinstance(self.tf32, (bool, np.bool_)), "True or False"),
+            ("tf32", self.tf32 is None or isinstance(self.tf32, (bool, np.bool_)), "None, True or False"),
         ]
         threads.check_n_jobs(self.n_jobs)
         for name, ok, rule in rules:
@@ -278,6 +278,7 @@ class _DeepNetwork(BaseEstimator):
         outputs = []
         with (
             backend.memory_guard(f"predicting {rows} rows at a time", "lower gpudeep.estimators.PREDICT_MEMORY_BYTES"),
+            backend.on_device(),
             backend.allow_tf32(self.tf32),
             backend.blas_threads(state.arch.forward_flops(min(rows, X.shape[0])), self.n_jobs),
         ):
@@ -381,8 +382,9 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
     Parameters are named as in scikit-learn's ``MLPClassifier`` where the concept is the same,
     plus ``dropout`` (rate on hidden layers), ``standardize`` (scale inputs with the training
     data's mean and standard deviation), ``backend`` (a name for ``get_backend``, or a resolved
-    ``Backend``), ``dtype``, ``tf32`` (let float32 products use TF32 tensor cores on a GPU that has
-    them, see ``Backend.allow_tf32``), ``checkpoint_path`` (written atomically after every epoch) and
+    ``Backend``), ``dtype``, ``tf32`` (True: float32 products use TF32 tensor cores on a GPU that has
+    them; False: they do not; None: CuPy's setting, the user's ``CUPY_TF32``; see ``Backend.allow_tf32``),
+    ``checkpoint_path`` (written atomically after every epoch) and
     ``distributed`` (data-parallel over the ranks of an MPI job, see ``gpudeep.distributed``) and
     ``n_jobs`` (BLAS threads on the CPU: None chooses them by problem size, one thread for small
     networks and batches; a positive count or -1 for every core overrides it, see ``gpudeep.threads``).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import subprocess
@@ -35,12 +36,24 @@ def cupy_is_installed() -> bool:
     return importlib.util.find_spec("cupy") is not None
 
 
-def fake_cupy(monkeypatch, device_count):
-    """Install a stand-in ``cupy`` whose device count is ``device_count()`` (which may raise)."""
-    runtime = types.SimpleNamespace(getDeviceCount=device_count)
+class CUDARuntimeError(RuntimeError):
+    """The stand-in for CuPy's CUDA runtime error."""
+
+
+class CompileException(Exception):
+    """The stand-in for CuPy's NVRTC compile error."""
+
+
+def fake_cupy(monkeypatch, device_count, smoke_test=None):
+    """Install a stand-in ``cupy`` whose device count is ``device_count()`` and whose ``arange`` is
+    ``smoke_test`` (either may raise)."""
+    runtime = types.SimpleNamespace(getDeviceCount=device_count, CUDARuntimeError=CUDARuntimeError)
     module = types.ModuleType("cupy")
     module.__version__ = "0.0-fake"
-    module.cuda = types.SimpleNamespace(runtime=runtime)
+    compiler = types.SimpleNamespace(CompileException=CompileException)
+    module.cuda = types.SimpleNamespace(runtime=runtime, compiler=compiler, Device=lambda i: contextlib.nullcontext())
+    module.float32 = np.float32
+    module.arange = smoke_test
     monkeypatch.setitem(sys.modules, "cupy", module)
 
 
@@ -96,7 +109,7 @@ def test_auto_without_cupy_falls_back_with_reason(monkeypatch, fresh_probe, capl
 
 def test_auto_with_cupy_but_no_device_warns(monkeypatch, fresh_probe, caplog):
     def no_driver():
-        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+        raise CUDARuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
 
     fake_cupy(monkeypatch, no_driver)
     with caplog.at_level(logging.INFO, logger="gpudeep"):
@@ -104,6 +117,46 @@ def test_auto_with_cupy_but_no_device_warns(monkeypatch, fresh_probe, caplog):
     assert chosen.name == "numpy"
     assert "cudaErrorNoDevice" in chosen.reason
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
+
+
+@pytest.mark.parametrize("error", [
+    ImportError("libcublas.so.12: cannot open shared object file: No such file or directory"),
+    CompileException("catastrophic error: cannot open source file \"cuda_fp16.h\""),
+    CUDARuntimeError("cudaErrorUnsupportedPtxVersion: the provided PTX was compiled with an unsupported toolchain"),
+])
+def test_a_failed_smoke_test_says_what_failed_and_which_cuda_parts_are_missing(monkeypatch, fresh_probe, error):
+    def smoke_test(*args, **kwargs):
+        raise error
+
+    fake_cupy(monkeypatch, lambda: 1, smoke_test)
+    monkeypatch.setattr(backend_module, "missing_cuda_parts", lambda: ["NVRTC (compiles CuPy's kernels)"])
+    reason = get_backend("auto").reason
+    assert f"smoke test failed on GPU 0: {type(error).__name__}: {error}" in reason
+    assert "missing: NVRTC (compiles CuPy's kernels), which pip install 'gpudeep[cuda12]' (or [cuda13]) installs" \
+        in reason
+
+
+def test_a_bug_in_the_smoke_test_is_not_a_fallback(monkeypatch, fresh_probe):
+    """Only the errors a GPU CuPy cannot use raises are turned into a reason; anything else is a bug and says so."""
+    def typo(*args, **kwargs):
+        raise AttributeError("module 'cupy' has no attribute 'arang'")
+
+    fake_cupy(monkeypatch, lambda: 1, typo)
+    with pytest.raises(AttributeError, match="arang"):
+        get_backend("auto")
+
+
+@pytest.mark.skipif(not cupy_is_installed(), reason="cupy-cuda12x is not installed (CI installs it)")
+def test_missing_cuda_parts_match_what_is_installed():
+    """Against CuPy's own locator: NVRTC and the headers are found where their wheels are installed, cuBLAS
+    where its wheel is; each missing part is named."""
+    def installed(module):
+        return importlib.util.find_spec(module) is not None
+
+    wheels = {"NVRTC (compiles CuPy's kernels)": "nvidia.cuda_nvrtc", "cuBLAS (matrix products)": "nvidia.cublas",
+              "the CUDA runtime headers (included by CuPy's kernels)": "nvidia.cuda_runtime"}
+    expected = [part for part, wheel in wheels.items() if not installed(wheel)]
+    assert backend_module.missing_cuda_parts() == expected
 
 
 def test_auto_with_zero_devices(monkeypatch, fresh_probe):
@@ -201,3 +254,46 @@ def test_zeros_follow_the_backend_device(backend):
     if backend.name == "array_api_strict":
         assert zeros.device == backend.device
     np.testing.assert_array_equal(backend.to_numpy(zeros), np.zeros((2, 1)))
+
+
+class FakeGPU:
+    """A device as CuPy has them: a context that makes it the thread's current device."""
+
+    current = 0
+
+    def __init__(self, index):
+        self.index = index
+
+    def __enter__(self):
+        self.previous, FakeGPU.current = FakeGPU.current, self.index
+
+    def __exit__(self, *exc):
+        FakeGPU.current = self.previous
+
+
+def test_a_gpu_backend_allocates_on_its_own_device_whatever_the_current_one_is():
+    """CuPy places new arrays on the current device; the backend makes its device current for each one."""
+    def placed(*args, **kwargs):
+        return FakeGPU.current
+
+    fake = types.SimpleNamespace(asarray=placed, zeros=placed, float32=np.float32, float64=np.float64,
+                                 random=types.SimpleNamespace(default_rng=lambda seed: types.SimpleNamespace(
+                                     random=placed)))
+    gpu1 = backend_module.Backend("cupy", fake, FakeGPU(1), "GPU 1", "test", _to_numpy=np.asarray)
+    assert FakeGPU.current == 0
+    assert gpu1.asarray([1.0]) == gpu1.zeros((2,), "float32") == gpu1.uniform(0)((2,), "float32") == 1
+    with gpu1.on_device():
+        assert FakeGPU.current == 1
+    assert FakeGPU.current == 0
+
+
+@pytest.mark.gpu
+def test_two_backends_on_two_gpus_keep_their_arrays_apart():
+    import cupy
+
+    if cupy.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two GPUs")
+    first, second = get_backend("cupy", device=0), get_backend("cupy", device=1)
+    with first.on_device():
+        assert second.asarray([1.0]).device.id == 1 and second.zeros((2,), "float32").device.id == 1
+    assert first.asarray([1.0]).device.id == 0

@@ -156,7 +156,7 @@ def test_predict_before_fit():
         ({"max_iter": 0}, "max_iter must be an integer >= 1, got 0"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ({"dtype": "float16"}, "dtype must be one of"),
-        ({"tf32": "yes"}, "tf32 must be True or False"),
+        ({"tf32": "yes"}, "tf32 must be None, True or False"),
         ({"alpha": -1}, "alpha must be >= 0"),
         ({"learning_rate": "cosine"}, "learning_rate must be one of"),
         ({"backend": "tpu"}, "unknown backend 'tpu'"),

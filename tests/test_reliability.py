@@ -397,7 +397,10 @@ def test_gpu_memory_limit(monkeypatch):
         monkeypatch.setattr(estimators, "PREDICT_MEMORY_BYTES", 8 * 2**20)
         big = np.tile(X, (10, 1))  # 200,000 rows: 205 MB as float32 on the device at once
         assert model.predict(big).shape == (200_000,)
-        assert pool.total_bytes() == pool.used_bytes()  # no cached free blocks after a chunked predict
+        # After a chunked predict the pool is released: free_all_blocks frees every free block that is a whole
+        # allocation; what stays free are the unused parts of blocks that also hold live arrays (the
+        # parameters), each smaller than one chunk's allocation.
+        assert pool.free_bytes() <= estimators.PREDICT_MEMORY_BYTES
     finally:
         pool.set_limit(size=0)
 

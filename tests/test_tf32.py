@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -34,6 +39,55 @@ def test_the_estimator_option_changes_nothing_on_the_cpu(numpy_backend):
     fits = [DeepClassifier((8,), max_iter=5, random_state=0, tf32=tf32, backend="numpy").fit(X, y) for tf32 in
             (False, True)]
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+
+
+def recording_backend(calls):
+    """The numpy backend with a TF32 switch that records what it is asked to do."""
+    def switch(enabled):
+        calls.append(("set", enabled))
+        return "user's"
+
+    return dataclasses.replace(get_backend("numpy"), _set_tf32=switch,
+                               _restore_tf32=lambda previous: calls.append(("restore", previous)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(("tf32", "expected"), [
+    (None, []),  # the default leaves the user's CUPY_TF32 alone, in fit and in predict
+    (True, [("set", True), ("restore", "user's")] * 2),
+    (False, [("set", False), ("restore", "user's")] * 2),
+])
+def test_the_estimators_switch_tf32_only_when_asked_and_restore_the_users_choice(tf32, expected):
+    X, y, _ = load_dataset("iris")
+    calls = []
+    DeepClassifier((4,), max_iter=1, random_state=0, tf32=tf32, backend=recording_backend(calls)).fit(X, y).predict(X)
+    assert calls == expected
+
+
+KEEPS_CUPY_TF32 = """
+import numpy as np
+from cupy._core import _routines_linalg as linalg
+import cupy
+from gpudeep import DeepClassifier, get_backend
+backend = get_backend("cupy")
+X = np.random.default_rng(0).normal(size=(64, 8)); y = (X[:, 0] > 0).astype(int)
+seen = [linalg.get_compute_type(cupy.float32)]
+with backend.allow_tf32(False):
+    seen.append(linalg.get_compute_type(cupy.float32))
+seen.append(linalg.get_compute_type(cupy.float32))
+DeepClassifier((8,), max_iter=2, backend="cupy").fit(X, y)
+seen.append(linalg.get_compute_type(cupy.float32))
+print(seen == [linalg.COMPUTE_TYPE_TF32, linalg.COMPUTE_TYPE_DEFAULT, linalg.COMPUTE_TYPE_TF32,
+               linalg.COMPUTE_TYPE_TF32], seen)
+"""
+
+
+@pytest.mark.gpu
+def test_a_users_cupy_tf32_survives_the_switch_and_a_default_fit():
+    result = subprocess.run([sys.executable, "-c", KEEPS_CUPY_TF32], capture_output=True, text=True, check=False,
+                            env={**os.environ, "CUPY_TF32": "1"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("True"), result.stdout
 
 
 @pytest.mark.gpu
