@@ -35,6 +35,9 @@ COPY --chown=10001:10001 tests ./tests
 COPY --chown=10001:10001 notebooks ./notebooks
 COPY --chown=10001:10001 benchmarks ./benchmarks
 COPY --chown=10001:10001 scripts ./scripts
+# The tests read these: the Dockerfile and its lint rules, and the README's commands against CI's.
+COPY --chown=10001:10001 Dockerfile .hadolint.yaml ./
+COPY --chown=10001:10001 .ci ./.ci
 
 USER 10001
 ENV GPUDEEP_BACKEND=cupy

@@ -1,20 +1,44 @@
-"""One backend fixture for every math test, and the skip rule for GPU tests."""
+"""One backend fixture for every math test, the skip rule for GPU tests, and the notebooks (nbmake) whenever
+the test extras are installed."""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import pytest
 
 from gpudeep.backend import BackendUnavailableError, get_backend
 
+NOTEBOOK_PACKAGES = ("nbmake", "ipykernel")
+needs_array_api_strict = pytest.mark.skipif(
+    importlib.util.find_spec("array_api_strict") is None,
+    reason="array_api_strict is not installed (pip install -e '.[test]')",
+)
 BACKENDS = [
     pytest.param(("numpy", None), id="numpy"),
-    pytest.param(("array_api_strict", None), id="array_api_strict"),
+    pytest.param(("array_api_strict", None), id="array_api_strict", marks=needs_array_api_strict),
     # A second device catches any array the math creates without following its inputs.
-    pytest.param(("array_api_strict", "device1"), id="array_api_strict-device1"),
+    pytest.param(("array_api_strict", "device1"), id="array_api_strict-device1", marks=needs_array_api_strict),
     pytest.param(("cupy", None), id="cupy", marks=pytest.mark.gpu),
 ]
+
+
+def _missing_notebook_packages() -> list[str]:
+    return [name for name in NOTEBOOK_PACKAGES if importlib.util.find_spec(name) is None]
+
+
+def pytest_configure(config):
+    """A plain ``pytest`` runs the notebooks too, through nbmake, when it and a Jupyter kernel are installed."""
+    if not _missing_notebook_packages() and hasattr(config.option, "nbmake"):
+        config.option.nbmake = True
+
+
+def pytest_report_header(config):
+    missing = _missing_notebook_packages()
+    if missing:
+        return f"notebooks: skipped, {' and '.join(missing)} not installed (pip install -e '.[test]')"
+    return None
 
 
 @functools.cache

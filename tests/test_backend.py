@@ -297,3 +297,30 @@ def test_two_backends_on_two_gpus_keep_their_arrays_apart():
     with first.on_device():
         assert second.asarray([1.0]).device.id == 1 and second.zeros((2,), "float32").device.id == 1
     assert first.asarray([1.0]).device.id == 0
+
+
+def test_the_cuda_extras_bring_what_cupy_loads_on_a_driver_only_machine():
+    """gpudeep[cuda12] and [cuda13] ask for CuPy's ctk extra, and that extra (in the installed CuPy's own
+    metadata) installs NVRTC, cuBLAS and the CUDA runtime with its headers."""
+    import re
+    from importlib import metadata
+    from pathlib import Path
+
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    for major in (12, 13):
+        assert re.search(rf'^cuda{major} = \["cupy-cuda{major}x\[ctk\]>=14', pyproject, re.M), f"cuda{major} extra"
+    if not cupy_is_installed():
+        pytest.skip("cupy-cuda12x is not installed (CI installs it)")
+    cupy_wheel = next(name for name in ("cupy-cuda12x", "cupy-cuda13x") if _installed(name))
+    ctk = [r for r in metadata.requires(cupy_wheel) if 'extra == "ctk"' in r]
+    assert any(re.match(r"cuda-toolkit\[.*\bnvrtc\b.*\]", r) and "cublas" in r and "cudart" in r for r in ctk), ctk
+
+
+def _installed(distribution: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -55,3 +56,45 @@ def test_container_command_refuses_to_run_without_a_gpu():
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last == "gpudeep: this container sees no usable GPU; start it with: docker run --rm --gpus all gpudeep"
+
+
+def container_tree(destination: Path) -> Path:
+    """The image's working directory, built from the Dockerfile's COPY lines and .dockerignore alone."""
+    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()]
+
+    def ignore(directory, names):
+        relative = Path(directory).relative_to(ROOT)
+        return [name for name in names if any(fnmatch.fnmatch(str(relative / name), pattern.removeprefix("**/"))
+                                              or fnmatch.fnmatch(name, pattern.removeprefix("**/"))
+                                              for pattern in ignored)]
+
+    for line in re.findall(r"^COPY (.+)$", DOCKERFILE, re.M):
+        *sources, target = [word for word in line.split() if not word.startswith("--")]
+        for source in sources:
+            origin = ROOT / source
+            place = destination / target / origin.name if target.endswith("/") else destination / target
+            if origin.is_dir():
+                shutil.copytree(origin, place, ignore=ignore)
+            else:
+                place.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, place)
+    return destination
+
+
+def test_the_image_holds_what_the_test_suite_reads(tmp_path):
+    """In a tree of exactly what the Dockerfile copies, the whole suite collects, and every test module that
+    reads files outside tests/ runs (on the CPU here; the image runs the suite on CuPy)."""
+    tree = container_tree(tmp_path / "image")
+    env = {key: value for key, value in os.environ.items() if key != "GPUDEEP_BACKEND"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    pytest_command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    collected = subprocess.run([*pytest_command, "--collect-only"], cwd=tree, env=env, capture_output=True,
+                               text=True, check=False, timeout=300)
+    assert collected.returncode == 0 and not re.search(r"\d+ errors?\b", collected.stdout), collected.stdout[-3000:]
+    readers = sorted(str(path.relative_to(tree)) for path in (tree / "tests").glob("test_*.py")
+                     if re.search(r"parents\[1\]|\bROOT\b", path.read_text()))
+    assert "tests/test_docker.py" in readers and "tests/test_readme.py" in readers
+    ran = subprocess.run([*pytest_command, "-m", "not gpu", *readers, "--deselect",
+                          "tests/test_docker.py::test_the_image_holds_what_the_test_suite_reads"],
+                         cwd=tree, env=env, capture_output=True, text=True, check=False, timeout=600)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]

@@ -9,7 +9,6 @@ upcast to float64 or code that does not compile fails here, on any CPU.
 
 from __future__ import annotations
 
-import importlib
 import pathlib
 import re
 
@@ -109,25 +108,25 @@ def _cupy_internals_changed(cupy, what: str, error: BaseException):
 
 
 def _cuda_toolchain():
-    """(cupy, nvrtc, include directories) for compiling CuPy's kernel source, or a skip saying what is missing."""
+    """(cupy, nvrtc, include directories) for compiling CuPy's kernel source, or a skip saying what is missing.
+    NVRTC and the headers are found the way CuPy finds them (``cuda.pathfinder``)."""
     if not gpu_unavailable_reason():
         pytest.skip("a GPU is present: the gpu-marked parity tests compile and run the kernels themselves")
     cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'gpudeep[cuda12]')")
     from cupy._core import core
     from cupy_backends.cuda.libs import nvrtc
 
-    try:
-        nvrtc.getVersion()
-    except (OSError, RuntimeError) as error:  # the shared library is missing, or CuPy refuses to load it
-        pytest.skip(f"NVRTC is not installed (pip install 'gpudeep[cuda12]'): {type(error).__name__}: {error}")
-    try:
-        runtime = importlib.import_module("nvidia.cuda_runtime")
-    except ImportError:
-        pytest.skip("the CUDA headers are not installed (pip install 'gpudeep[cuda12]')")
+    from gpudeep.backend import missing_cuda_parts
+
+    missing = [part for part in missing_cuda_parts() if not part.startswith("cuBLAS")]
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (pip install 'gpudeep[cuda12]')")
+    from cuda import pathfinder
+
     cupy_include = pathlib.Path(core._get_header_dir_path())
     cccl = cupy_include / "cupy" / "_cccl"
     includes = [cupy_include, cccl / "libcudacxx", cccl / "cub", cccl / "thrust",
-                pathlib.Path(runtime.__path__[0]) / "include"]
+                pathlib.Path(pathfinder.find_nvidia_header_directory("cudart"))]
     return cupy, nvrtc, includes
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from properties import HealthCheck, given, settings, st
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 

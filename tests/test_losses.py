@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
+from properties import arrays, given, settings, st
 
 from gpudeep.activations import get_activation
 from gpudeep.losses import LOSSES, check_pair, get_loss, output_delta
