@@ -34,11 +34,11 @@ def pytest_configure(config):
         config.option.nbmake = True
 
 
-def pytest_report_header(config):
+def pytest_terminal_summary(terminalreporter):
     missing = _missing_notebook_packages()
     if missing:
-        return f"notebooks: skipped, {' and '.join(missing)} not installed (pip install -e '.[test]')"
-    return None
+        terminalreporter.write_line(f"notebooks: skipped, {' and '.join(missing)} not installed "
+                                    f"(pip install -e '.[test]')")
 
 
 @functools.cache

@@ -1,0 +1,66 @@
+"""scripts/gpu-check.sh: it fits its stated time, needs only a CUDA image's Python stack, and the GPU tests it
+runs collect where the test extras' other packages are missing (each test needing one skips with the reason)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SCRIPT = (ROOT / "scripts" / "gpu-check.sh").read_text()
+CUDA_IMAGE_STACK = {"gpudeep", "cupy", "numpy", "sklearn", "threadpoolctl", "tqdm", "matplotlib", "pytest", "pandas"}
+TEST_EXTRAS_BEYOND = ["nbmake", "ipykernel", "array_api_strict", "hypothesis"]
+
+
+def test_the_step_limits_add_up_to_the_stated_time():
+    limits = [int(seconds) for seconds in re.findall(r"^\s*step [\w-]+ (\d+) ", SCRIPT, re.M)]
+    stated = int(re.search(r"add up to (\d+) seconds", SCRIPT).group(1))
+    minutes = int(re.search(r"ends within (\d+) minutes", SCRIPT).group(1))
+    assert len(limits) >= 7 and sum(limits) == stated < minutes * 60
+
+
+def test_the_check_needs_only_a_cuda_images_python_stack():
+    needed = set(re.search(r"^needed=\$\(missing ([\w ]+)\)", SCRIPT, re.M).group(1).split())
+    assert needed <= CUDA_IMAGE_STACK, needed - CUDA_IMAGE_STACK
+
+
+def pytest_without(packages, *arguments):
+    """pytest in a fresh interpreter where ``packages`` cannot be imported (and plugins are not autoloaded)."""
+    code = ("import sys\nfor name in sys.argv[1].split(','):\n    sys.modules[name] = None\n"
+            "import pytest\nsys.exit(pytest.main(sys.argv[2:]))")
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    return subprocess.run([sys.executable, "-c", code, ",".join(packages), "-q", "-p", "no:cacheprovider", "-rs",
+                           *arguments], cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_the_gpu_tests_collect_without_the_test_extras_other_packages():
+    result = pytest_without(TEST_EXTRAS_BEYOND, "-m", "gpu", "--collect-only", "tests")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"(\d+)/\d+ tests collected", result.stdout) and "error" not in result.stdout.split("\n")[-2]
+
+
+def test_without_them_each_test_that_needs_one_skips_saying_which():
+    result = pytest_without(TEST_EXTRAS_BEYOND, "tests/test_activations.py")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "hypothesis is not installed (pip install -e '.[test]')" in result.stdout
+    assert "array_api_strict is not installed (pip install -e '.[test]')" in result.stdout
+    assert "notebooks: skipped, nbmake and ipykernel not installed" in result.stdout
+
+
+def test_on_a_machine_without_a_gpu_it_stops_after_info_saying_why(tmp_path):
+    from conftest import gpu_unavailable_reason
+
+    if not gpu_unavailable_reason():
+        pytest.skip("a GPU is present: the check would run all its steps (run scripts/gpu-check.sh itself)")
+    env = {**os.environ, "PYTHON": sys.executable, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+           f"{os.environ.get('PATH', '')}"}
+    result = subprocess.run(["bash", "scripts/gpu-check.sh", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, check=False, timeout=120)
+    summary = (tmp_path / "summary.txt").read_text()
+    assert result.returncode == 1, summary
+    assert "no usable GPU" in summary and "missing Python packages" not in summary
