@@ -212,13 +212,18 @@ def test_every_nccl_name_the_all_reduce_uses_exists_in_cupy():
     assert not missing, f"distributed.py uses names CuPy's NCCL module does not have: {sorted(missing)}"
 
 
+QUERY = """
+import ctypes
+from mpi4py import MPI
+assert hasattr(MPI, "INFO_ENV") and hasattr(MPI.INFO_ENV, "Get")
+print(getattr(ctypes.CDLL(MPI.__file__), "MPIX_Query_cuda_support", None) is not None, MPI.Get_library_version())
+"""
+
+
 @needs_mpi
 def test_the_cuda_aware_query_reaches_the_mpi_library():
-    """Open MPI's and MPICH's extension is found in the library mpi4py links (else the query could only say no)."""
-    import ctypes
-
-    from mpi4py import MPI
-
-    assert hasattr(MPI, "INFO_ENV") and hasattr(MPI.INFO_ENV, "Get")
-    library = ctypes.CDLL(MPI.__file__)
-    assert getattr(library, "MPIX_Query_cuda_support", None) is not None, MPI.Get_library_version()
+    """Open MPI's and MPICH's extension is found in the library mpi4py links (else the query could only say no).
+    In a subprocess: initialising MPI in the test process would outlive the test."""
+    result = subprocess.run([sys.executable, "-c", QUERY], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("True"), result.stdout
