@@ -59,6 +59,17 @@ def host_arguments(spec, dtype, rng=0):
     return [arrays[a]().astype(dtype) if a in arrays else a for a in spec]
 
 
+def test_every_elementwise_function_of_the_library_is_a_case():
+    """A new ``@elementwise`` function is traced, dtype-checked, compiled and compared on a GPU only if listed."""
+    import gpudeep
+
+    marked = {value for module in vars(gpudeep).values() if isinstance(module, type(np))
+              for value in vars(module).values() if callable(value) and hasattr(value, "kernel")
+              and hasattr(value, "__wrapped__")}
+    listed = {function for function, _ in CASES.values()}
+    assert marked and marked == listed, sorted(f.__name__ for f in marked ^ listed)
+
+
 def test_elsewhere_the_function_runs_as_written():
     calls = []
 
