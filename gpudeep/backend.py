@@ -446,7 +446,7 @@ def describe(backend: Backend) -> list[str]:
                      f"driver {_cuda_version(driver) if driver else 'not found'}")
     except ImportError:
         lines.append("cupy:     not installed")
-    except RuntimeError as error:  # CUDA's runtime errors, e.g. no driver
+    except (RuntimeError, OSError) as error:  # CUDA's runtime errors (no driver), a library that will not load
         lines.append(f"cuda:     unavailable ({type(error).__name__}: {error})")
     return lines
 
