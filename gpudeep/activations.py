@@ -37,8 +37,10 @@ class Activation:
 
 @elementwise
 def sigmoid(xp, Z):
-    """σ(Z) = 1 / (1 + e^-Z), evaluated as (1 + tanh(Z/2)) / 2, which never overflows."""
-    return 0.5 * xp.tanh(0.5 * Z) + 0.5
+    """σ(Z) = 1 / (1 + e^-Z), evaluated with E = e^-|Z| as 1 / (1 + E) for Z ≥ 0 and E / (1 + E) for Z < 0:
+    E never overflows, and each tail keeps full relative precision (σ(-40) = 4.2e-18, not 0)."""
+    E = xp.exp(-xp.abs(Z))
+    return xp.where(Z >= 0, 1.0, E) / (1.0 + E)
 
 
 @elementwise

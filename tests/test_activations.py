@@ -62,6 +62,22 @@ def test_sigmoid_is_stable_at_huge_logits(backend):
     np.testing.assert_allclose(A[0, [0, 3, 6]], [0.0, 0.5, 1.0])
 
 
+@pytest.mark.parametrize(("dtype", "lowest", "ulps"), [("float64", -708.0, 4), ("float32", -87.0, 4)])
+def test_sigmoid_keeps_its_relative_precision_in_both_tails(backend, dtype, lowest, ulps):
+    """Against SciPy's expit (an independent implementation) from where σ is a normal float up to where it is 1:
+    σ(-40) is 4.2e-18, not 0, and σ(30) is 1 - 9.4e-14, not 1."""
+    from scipy.special import expit
+
+    Z = np.concatenate([np.linspace(lowest, -1.0, 400), np.linspace(-1.0, 1.0, 41), np.linspace(1.0, 40.0, 200)])
+    Z = Z.astype(dtype)
+    A = backend.to_numpy(sigmoid(backend.xp, backend.asarray(Z[None, :], dtype)))[0]
+    expected = expit(Z.astype(np.float64))
+    relative = np.abs(A.astype(np.float64) - expected) / expected
+    assert np.max(relative) <= ulps * np.finfo(dtype).eps, Z[np.argmax(relative)]
+    if dtype == "float64":
+        assert A[np.argmin(np.abs(Z + 40))] > 0 and A[np.argmin(np.abs(Z - 30))] < 1  # no tail rounds off
+
+
 def test_softmax_is_stable_at_huge_logits(backend):
     Z = backend.asarray([[1e4, -1e4], [0.0, -1e4], [-1e4, -1e4]], "float32")
     A = backend.to_numpy(softmax(backend.xp, Z))
