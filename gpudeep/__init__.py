@@ -1,12 +1,15 @@
-"""gpudeep: a deep L-layer neural network whose one set of math runs on NumPy or CuPy."""
+"""gpudeep: a deep L-layer neural network whose one set of math runs on NumPy or CuPy.
 
+The core (the backend, the network, the gradient check) is imported with the package; the estimators,
+model files and the training loop, and with them scikit-learn, are imported when first asked for.
+"""
+
+import importlib
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from .backend import Backend, BackendUnavailableError, get_backend
-from .estimators import DeepClassifier, DeepRegressor
 from .gradcheck import GradientCheck, gradient_check
-from .io import ModelFormatError, load, save
 from .network import (
     Architecture,
     Cache,
@@ -16,7 +19,28 @@ from .network import (
     init_parameters,
     update,
 )
-from .training import EarlyStopping, History, TrainingDivergedError
+
+_ON_FIRST_USE = {  # name -> the module that defines it, imported when the name is first used
+    "DeepClassifier": "estimators",
+    "DeepRegressor": "estimators",
+    "ModelFormatError": "archive",
+    "load": "estimators",
+    "save": "estimators",
+    "EarlyStopping": "training",
+    "History": "training",
+    "TrainingDivergedError": "training",
+}
+
+
+def __getattr__(name: str):
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(f".{_ON_FIRST_USE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_ON_FIRST_USE])
+
 
 try:
     __version__ = _version("gpudeep")

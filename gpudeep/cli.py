@@ -14,15 +14,12 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 
-from sklearn.exceptions import ConvergenceWarning
-
 from . import tutorial
 from .activations import ACTIVATIONS
-from .backend import BACKEND_NAMES, DTYPES, describe, get_backend
+from .backend import BACKEND_NAMES, describe, get_backend
 from .datasets import NAMES, load_dataset, read_csv, split
-from .estimators import DeepClassifier, DeepRegressor
+from .estimators import rules
 from .gradcheck import DEFAULT_TOLERANCE, check_architecture
-from .io import load, save
 from .losses import LOSSES
 from .network import Architecture
 
@@ -61,14 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     _data_arguments(fit)
     fit.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     fit.add_argument("--layers", type=_layer_sizes, default=[256, 128], help="hidden layer sizes (default 256,128)")
-    fit.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    fit.add_argument("--activation", choices=rules.choices("activation"), default="relu",
+                     help="hidden activation (default relu)")
     fit.add_argument("--epochs", type=int, default=60, help="most epochs (default 60; fewer if converged)")
     fit.add_argument("--batch-size", type=int, default=64)
-    fit.add_argument("--optimizer", default="adam", help="adam, sgd or rmsprop (default adam)")
+    fit.add_argument("--optimizer", choices=rules.choices("solver"), default="adam", help="(default adam)")
     fit.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (default 1e-3)")
     fit.add_argument("--dropout", type=float, default=0.2, help="dropout rate on hidden layers (default 0.2)")
     fit.add_argument("--alpha", type=float, default=0.1, help="L2 penalty (default 0.1)")
-    fit.add_argument("--dtype", choices=DTYPES, default="float32")
+    fit.add_argument("--dtype", choices=rules.choices("dtype"), default="float32")
     fit.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None,
                      help="float32 products on TF32 tensor cores on a GPU, or not (default: CuPy's CUPY_TF32, off)")
     fit.add_argument("--out", type=Path, default=None, help="run folder (default runs/DATASET-TIME)")
@@ -141,6 +139,10 @@ def _run(args) -> int:
 
 
 def _train(args) -> int:
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .estimators import DeepClassifier, DeepRegressor, save
+
     X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
     X_train, X_test, y_train, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
     estimator = DeepClassifier if task == "classification" else DeepRegressor
@@ -178,6 +180,8 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from .estimators import DeepClassifier, load
+
     model = load(args.model, backend=args.backend).set_params(n_jobs=args.n_jobs)
     X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
     _, X_test, _, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
@@ -187,6 +191,8 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    from .estimators import load
+
     model = load(args.model, backend=args.backend).set_params(n_jobs=args.n_jobs)
     X, _ = read_csv(args.input, label=args.label, has_label=args.label is not None)
     predictions = model.predict(X)

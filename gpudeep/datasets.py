@@ -11,19 +11,13 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from sklearn import datasets as sk
-from sklearn.model_selection import train_test_split
 
-BUNDLED = {
-    "digits": sk.load_digits,
-    "breast_cancer": sk.load_breast_cancer,
-    "iris": sk.load_iris,
-    "wine": sk.load_wine,
-}
+# scikit-learn's bundled sets and generators, by the name of the function that makes each (imported on first use)
+BUNDLED = {"digits": "load_digits", "breast_cancer": "load_breast_cancer", "iris": "load_iris", "wine": "load_wine"}
 GENERATED = {
-    "moons": lambda seed: sk.make_moons(n_samples=1000, noise=0.2, random_state=seed),
-    "circles": lambda seed: sk.make_circles(n_samples=1000, noise=0.1, factor=0.5, random_state=seed),
-    "blobs": lambda seed: sk.make_blobs(n_samples=1000, centers=4, n_features=2, random_state=seed),
+    "moons": ("make_moons", {"n_samples": 1000, "noise": 0.2}),
+    "circles": ("make_circles", {"n_samples": 1000, "noise": 0.1, "factor": 0.5}),
+    "blobs": ("make_blobs", {"n_samples": 1000, "centers": 4, "n_features": 2}),
 }
 NAMES = (*BUNDLED, *GENERATED)
 
@@ -36,10 +30,15 @@ def load_dataset(name: str, *, seed: int = 0, label: str | None = None) -> tuple
     make a classification task; other numbers, a regression task.
     """
     if name in BUNDLED:
-        X, y = BUNDLED[name](return_X_y=True)
+        from sklearn import datasets
+
+        X, y = getattr(datasets, BUNDLED[name])(return_X_y=True)
         return X.astype(np.float64), y, "classification"
     if name in GENERATED:
-        X, y = GENERATED[name](seed)
+        from sklearn import datasets
+
+        function, options = GENERATED[name]
+        X, y = getattr(datasets, function)(**options, random_state=seed)
         return X.astype(np.float64), y, "classification"
     path = Path(name)
     if path.suffix not in (".npz", ".csv"):
@@ -52,6 +51,8 @@ def load_dataset(name: str, *, seed: int = 0, label: str | None = None) -> tuple
 
 def split(X, y, task: str, *, test_size: float = 0.2, seed: int = 0):
     """(X_train, X_test, y_train, y_test), stratified by class for classification."""
+    from sklearn.model_selection import train_test_split
+
     stratify = y if task == "classification" else None
     return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=stratify)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import subprocess
 import sys
 import types
@@ -324,3 +325,27 @@ def _installed(distribution: str) -> bool:
     except metadata.PackageNotFoundError:
         return False
     return True
+
+
+CORE_IMPORT = """
+import sys
+import gpudeep
+from gpudeep import backend, gradcheck, network, optim
+heavy = [name for name in ("sklearn", "scipy", "matplotlib", "cupy", "torch") if name in sys.modules]
+from gpudeep import cli
+cli.main(["info", "--backend", "numpy"])
+print(heavy, [name for name in ("sklearn", "matplotlib") if name in sys.modules])
+"""
+
+
+def test_the_core_and_gpudeep_info_import_no_estimator_or_gpu_library():
+    """The math and the optimizers import neither scikit-learn, SciPy, matplotlib, CuPy nor PyTorch, and
+    ``gpudeep info`` (which reports CuPy) imports no estimator; the estimators come, with scikit-learn, when
+    first asked for."""
+    env = {key: value for key, value in os.environ.items() if key != "GPUDEEP_BACKEND"}
+    result = subprocess.run([sys.executable, "-c", CORE_IMPORT], capture_output=True, text=True, check=False,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[] []"
+    lazy = "import gpudeep, sys; gpudeep.DeepClassifier; print('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", lazy], capture_output=True, text=True, check=True).stdout == "True\n"

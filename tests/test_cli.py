@@ -52,6 +52,8 @@ def test_gradcheck_reports_failure_with_exit_1(capsys):
         (["gradcheck", "--layers", "3,x"], "expected comma-separated integers"),
         (["info", "--backend", "tpu"], "invalid choice"),
         (["fly"], "invalid choice"),
+        (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+        (["train", "--activation", "softmax"], "invalid choice: 'softmax'"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args, message):
@@ -159,7 +161,7 @@ def test_train_a_regression_from_csv(tmp_path):
     [
         (["train", "--dataset", "mnist"], 2, "unknown data set 'mnist'"),
         (["train", "--epochs", "0"], 2, "max_iter must be an integer >= 1, got 0"),
-        (["train", "--optimizer", "lbfgs"], 2, "solver must be one of"),
+        (["train", "--dropout", "1.5"], 2, "dropout must be in [0, 1), got 1.5"),
         (["train", "--lr", "-1"], 2, "learning_rate_init must be > 0"),
         (["evaluate", "missing.npz"], 2, "missing.npz"),
         (["predict", "README.md", "README.md"], 2, "not a gpudeep model file"),

@@ -178,8 +178,8 @@ def test_logistic_is_an_alias_of_sigmoid():
 
 
 def test_predict_works_in_chunks_within_its_memory_budget(monkeypatch):
-    from gpudeep import estimators
     from gpudeep.backend import Backend
+    from gpudeep.estimators import base as estimators
 
     X, y = make_classification(n_samples=50, n_features=4, n_redundant=0, random_state=0)
     model = DeepClassifier(**FAST, dtype="float64").fit(X, y)  # layers 4, 32, 1
@@ -199,7 +199,7 @@ def test_predict_works_in_chunks_within_its_memory_budget(monkeypatch):
 def test_fit_keeps_the_data_as_contiguous_rows_on_the_device(monkeypatch, order):
     """The training loop gathers each batch's rows: it must get C-contiguous (n_samples, n_features) data,
     whatever the memory order of the user's array."""
-    from gpudeep import estimators
+    from gpudeep.estimators import base as estimators
 
     seen = []
     original = estimators.train

@@ -56,7 +56,7 @@ def test_the_guard_computes_what_numpy_does():
     {"solver": "rmsprop", "activation": "tanh", "standardize": True},
 ])
 def test_fit_moves_the_metrics_once_per_epoch_and_predict_once_per_chunk(settings, monkeypatch):
-    from gpudeep import estimators
+    from gpudeep.estimators import base as estimators
 
     transfers = []
     model = DeepClassifier((8, 6), max_iter=4, batch_size=16, random_state=0, n_iter_no_change=100, tol=0,

@@ -16,7 +16,8 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
 from gpudeep import DeepClassifier, DeepRegressor, ModelFormatError, load, save
-from gpudeep import io as model_io
+from gpudeep import archive as sealed_archive
+from gpudeep import estimators as model_files
 from gpudeep.backend import get_backend
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # small epoch budgets
@@ -88,7 +89,7 @@ def test_pickled_payload_is_rejected_without_running(tmp_path):
         load(path)
     archive = io.BytesIO()  # even with a valid seal, the header check refuses the objects
     np.savez(archive, metadata=np.array([CreatesAFile(marker)], dtype=object))
-    path.write_bytes(model_io.seal(archive.getvalue()))
+    path.write_bytes(sealed_archive.seal(archive.getvalue()))
     with pytest.raises(ModelFormatError, match="holds Python objects"):
         load(path)
     assert not marker.exists()
@@ -105,12 +106,12 @@ def test_plain_pickle_renamed_npz_is_rejected(tmp_path):
 
 def rewrite(path: Path, change) -> None:
     """Rewrite a model file with ``change(metadata, arrays)`` applied, bypassing the writer's checks."""
-    metadata, arrays = model_io.read(path)
+    metadata, arrays = model_files.read(path)
     change(metadata, arrays)
     encoded = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
     archive = io.BytesIO()
     np.savez(archive, metadata=encoded, **arrays)
-    path.write_bytes(model_io.seal(archive.getvalue()))  # a valid seal: the content checks must catch it
+    path.write_bytes(sealed_archive.seal(archive.getvalue()))  # a valid seal: the content checks must catch it
 
 
 def test_newer_format_asks_to_upgrade(tmp_path):

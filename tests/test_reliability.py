@@ -27,7 +27,8 @@ from gpudeep import (
     load,
     save,
 )
-from gpudeep import io as model_io
+from gpudeep import archive as sealed_archive
+from gpudeep import estimators as model_files
 from gpudeep.backend import Backend, DeviceMemoryError
 from gpudeep.cli import main
 from gpudeep.network import Architecture
@@ -272,7 +273,7 @@ def tiny_file_declaring(path: Path, shape, layer_sizes) -> int:
         header = io.BytesIO()
         np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
         zipped.writestr("W1.npy", header.getvalue())
-    path.write_bytes(model_io.seal(archive.getvalue()))
+    path.write_bytes(sealed_archive.seal(archive.getvalue()))
     return path.stat().st_size
 
 
@@ -318,7 +319,7 @@ def test_killed_checkpoint_writers_never_lose_the_previous_checkpoint(tmp_path):
     model = DeepClassifier(hidden_layer_sizes=(64, 64), max_iter=1, random_state=0, backend="numpy")
     model.fit(X_GOOD, Y_CLASSES)
     path = tmp_path / "checkpoint.npz"
-    model_io.save_checkpoint(model, path)
+    model_files.save_checkpoint(model, path)
     rng = np.random.default_rng(2)
     caught_mid_write = 0
     for _ in range(25):
@@ -327,7 +328,7 @@ def test_killed_checkpoint_writers_never_lose_the_previous_checkpoint(tmp_path):
             try:
                 while True:
                     model.state_.params[0][0][0, 0] += 1.0
-                    model_io.save_checkpoint(model, path)
+                    model_files.save_checkpoint(model, path)
             finally:
                 os._exit(0)
         time.sleep(float(rng.uniform(0.002, 0.03)))
@@ -335,7 +336,7 @@ def test_killed_checkpoint_writers_never_lose_the_previous_checkpoint(tmp_path):
         os.waitpid(child, 0)
         caught_mid_write += any(p.suffix == ".tmp" for p in tmp_path.iterdir())
         load(path)  # the last complete checkpoint always loads
-    model_io.save_checkpoint(model, path)  # the next start clears what killed writers left
+    model_files.save_checkpoint(model, path)  # the next start clears what killed writers left
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]
     assert caught_mid_write >= 1  # the kills did land while a temporary file was being written
 
@@ -362,7 +363,8 @@ def test_divergence_stops_in_the_first_epoch_and_never_reaches_disk(backend, tmp
 
 
 def test_running_out_of_memory_says_what_and_how_much(monkeypatch):
-    from gpudeep import estimators, training
+    from gpudeep import training
+    from gpudeep.estimators import base as estimators
 
     def exhausted(*args, **kwargs):
         raise MemoryError("Unable to allocate 7.45 GiB for an array with shape (2000000000,) and data type float32")
@@ -382,7 +384,7 @@ def test_gpu_memory_limit(monkeypatch):
     """With CuPy's pool capped at 64 MiB: a clear error for a batch too big, chunked predict within it."""
     import cupy
 
-    from gpudeep import estimators
+    from gpudeep.estimators import base as estimators
 
     pool = cupy.get_default_memory_pool()
     X = np.random.default_rng(0).normal(size=(20_000, 256))
@@ -416,7 +418,7 @@ def float64_model():
 @settings(max_examples=30, deadline=None)
 @given(order=st.permutations(range(40)), budget_rows=st.integers(1, 50))
 def test_predictions_do_not_depend_on_order_or_batch(float64_model, order, budget_rows):
-    from gpudeep import estimators
+    from gpudeep.estimators import base as estimators
 
     reference = float64_model.predict_proba(X_GOOD)
     bytes_per_row = 8 * (4 + 2 * (16 + 8 + 3))

@@ -1,17 +1,12 @@
-"""The model file: a ``.npz`` of arrays plus one JSON metadata entry, never pickled.
+"""The sealed archive behind model files and checkpoints: a ``.npz`` of arrays plus one JSON metadata entry,
+never pickled. It imports only NumPy.
 
-Every file ends with a SHA-256 of all its other bytes (as the zip comment), so
-truncation or any damaged byte is caught before the archive is parsed.
-Reading then validates everything before use: the archive's member names, each
-array's header (dtype and shape, against what the metadata declares) before its
-data is read, the format version, and that every weight is finite. Anything
-wrong raises ``ModelFormatError`` naming the file and the reason. Writing is
-atomic: a temporary file in the same folder, flushed and synced, then
-``os.replace``, so a crash leaves the previous file whole.
-
-A checkpoint is a model file that also holds the optimizer's state, the epoch,
-the step, the host generator's state and the history, so training resumed from
-it continues exactly as if it had not stopped.
+Every file ends with a SHA-256 of all its other bytes (as the zip comment), so truncation or any damaged
+byte is caught before the archive is parsed. Reading then validates everything before use: the member names,
+each array's header (dtype and shape, against what the caller's schema expects from the metadata) before its
+data is read, the format version, and that every float array is finite. Anything wrong raises
+``ModelFormatError`` naming the file and the reason. Writing is atomic: a temporary file in the same folder,
+flushed and synced, then ``os.replace``, so a crash leaves the previous file whole.
 """
 
 from __future__ import annotations
@@ -24,12 +19,10 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-from .backend import DTYPES, Backend, get_backend
-from .training import Callback, History
 
 FORMAT = "gpudeep-model"
 FORMAT_VERSION = 1
@@ -41,49 +34,22 @@ SEAL_PREFIX = b"gpudeep-sha256:"
 SEAL_LENGTH = len(SEAL_PREFIX) + 64
 LABELS = "labels"  # the expected dtype of class labels: any bool, number or string dtype
 
-MODEL_CLASSES: dict[str, type] = {}
+# schema(metadata, fail) -> {name: (shape, dtype)}: checks the metadata and says which arrays it implies
+# (shape None: any 1-D shape; dtype LABELS: any bool, number or string dtype)
+Schema = Callable[[dict, Callable[[str], None]], dict[str, tuple]]
 
 
 class ModelFormatError(ValueError):
     """A file that is not a valid gpudeep model (or checkpoint); the message names the file and why."""
 
 
-def register_model(cls: type) -> type:
-    """Let ``load`` rebuild ``cls`` (an estimator with ``_export`` and ``_from_export``) by its name."""
-    MODEL_CLASSES[cls.__name__] = cls
-    return cls
-
-
 # -- writing --------------------------------------------------------------------------------
 
 
-def save(model, path) -> Path:
-    """Write a fitted ``model`` to ``path`` (``.npz``) atomically; returns the path."""
-    metadata, arrays = model._export()
-    return _write(Path(path), metadata, arrays)
-
-
-def save_checkpoint(model, path) -> Path:
-    """Write ``model`` with its training state (optimizer, epoch, step, RNG, history) atomically."""
-    metadata, arrays = model._export()
-    state, backend = model.state_, model.backend_
-    optimizer = state.optimizer
-    metadata["checkpoint"] = {
-        "epoch": state.epoch,
-        "step": state.step,
-        "optimizer": {"name": optimizer.name, "t": optimizer.t, "learning_rate": optimizer.learning_rate,
-                      "slots": list(optimizer.state)},
-        "rng": state.rng.bit_generator.state,
-        "history": state.history.as_dict(),
-    }
-    for slot, layers in optimizer.state.items():
-        for l, (W_state, b_state) in enumerate(layers, start=1):
-            arrays[f"{slot}.W{l}"] = backend.to_numpy(W_state)
-            arrays[f"{slot}.b{l}"] = backend.to_numpy(b_state)
-    return _write(Path(path), metadata, arrays)
-
-
-def _write(path: Path, metadata: dict, arrays: dict[str, np.ndarray]) -> Path:
+def write(path: Path, metadata: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``metadata`` (JSON) and ``arrays`` to ``path`` as a sealed archive, atomically; returns the path.
+    Refuses float arrays that hold non-finite values."""
+    path = Path(path)
     for name, array in arrays.items():
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             raise ValueError(f"refusing to write {path}: {name} holds non-finite values")
@@ -152,69 +118,18 @@ def _sync_folder(folder: Path) -> None:
 # -- reading --------------------------------------------------------------------------------
 
 
-def load(path, backend: str | Backend | None = None):
-    """The estimator saved in ``path``, with its weights on ``backend`` (resolved as by ``get_backend``).
-
-    A model saved on a GPU loads on a CPU-only machine.
-    """
-    metadata, arrays = read(path)
-    cls = MODEL_CLASSES.get(metadata["estimator"])
-    if cls is None:
-        raise ModelFormatError(f"{path}: unknown estimator {metadata['estimator']!r}; known: {list(MODEL_CLASSES)}")
-    resolved = backend if isinstance(backend, Backend) else get_backend(backend)
-    return cls._from_export(metadata, arrays, resolved)
-
-
-def load_checkpoint(path, model) -> None:
-    """Put the training state saved in checkpoint ``path`` into ``model``'s fresh ``state_``.
-
-    The checkpoint must be of the same architecture (and classes) as ``model``.
-    """
-    metadata, arrays = read(path)
-    if "checkpoint" not in metadata:
-        raise ModelFormatError(f"{path}: a model file, not a checkpoint (it holds no training state)")
-    state, backend = model.state_, model.backend_
-    if tuple(metadata["layer_sizes"]) != state.arch.layer_sizes or metadata["estimator"] != type(model).__name__:
-        raise ModelFormatError(
-            f"{path}: checkpoint of a {metadata['estimator']} with layers {metadata['layer_sizes']}, "
-            f"but the model being fitted is a {type(model).__name__} with layers {list(state.arch.layer_sizes)}"
-        )
-    if "classes" in arrays and not np.array_equal(arrays["classes"], model.classes_):
-        raise ModelFormatError(f"{path}: checkpoint classes {arrays['classes'].tolist()} differ from the data's")
-    saved = metadata["checkpoint"]
-    dtype = metadata["dtype"]
-    for l, (W, b) in enumerate(state.params, start=1):
-        W[...] = backend.asarray(arrays[f"W{l}"], dtype)
-        b[...] = backend.asarray(arrays[f"b{l}"], dtype)
-    optimizer = state.optimizer
-    if saved["optimizer"]["name"] != optimizer.name:
-        saved_name = saved["optimizer"]["name"]
-        raise ModelFormatError(f"{path}: checkpoint of optimizer {saved_name!r}, not {optimizer.name!r}")
-    optimizer.t = saved["optimizer"]["t"]
-    optimizer.learning_rate = saved["optimizer"]["learning_rate"]
-    optimizer.state = {
-        slot: [[backend.asarray(arrays[f"{slot}.W{l}"], dtype), backend.asarray(arrays[f"{slot}.b{l}"], dtype)]
-               for l in range(1, state.arch.L + 1)]
-        for slot in saved["optimizer"]["slots"]
-    }
-    state.epoch, state.step = saved["epoch"], saved["step"]
-    state.rng.bit_generator.state = saved["rng"]
-    state.history = History(**{k: list(saved["history"].get(k, [])) for k in History().as_dict()})
-
-
-def read(path) -> tuple[dict, dict[str, np.ndarray]]:
-    """(metadata, arrays) of a model file, validated; ``ModelFormatError`` for anything wrong."""
+def read(path, schema: Schema) -> tuple[dict, dict[str, np.ndarray]]:
+    """(metadata, arrays) of a sealed archive, validated against ``schema``; ``ModelFormatError`` for anything
+    wrong (``FileNotFoundError`` when there is no file)."""
     try:
-        return _read(Path(path))
-    except ModelFormatError:
-        raise
-    except FileNotFoundError:
+        return _read(Path(path), schema)
+    except (ModelFormatError, FileNotFoundError):
         raise
     except Exception as error:  # a damaged archive can fail in many ways; all of them mean the same
         raise ModelFormatError(f"{path}: not a readable gpudeep model file ({type(error).__name__}: {error})") from None
 
 
-def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+def _read(path: Path, schema: Schema) -> tuple[dict, dict[str, np.ndarray]]:
     def fail(reason: str):
         raise ModelFormatError(f"{path}: {reason}")
 
@@ -229,7 +144,7 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         encoded = _read_array(archive, members[METADATA], expected_shape=None, expected_dtype=np.dtype(np.uint8),
                               fail=fail, limit=MAX_METADATA_BYTES)
         metadata = _parse_metadata(encoded, fail)
-        expected = _expected_arrays(metadata, fail)
+        expected = schema(metadata, fail)
         unexpected = set(members) - set(expected) - {METADATA}
         if unexpected:
             fail(f"unexpected entries {sorted(unexpected)}")
@@ -291,43 +206,7 @@ def _parse_metadata(encoded: np.ndarray, fail) -> dict:
     if version > FORMAT_VERSION:
         fail(f"written by a newer gpudeep (format version {version}; this gpudeep {_library_version()} reads "
              f"up to {FORMAT_VERSION}): upgrade gpudeep (pip install --upgrade gpudeep)")
-    required = {"estimator": str, "layer_sizes": list, "activations": list, "loss": str, "dtype": str,
-                "params": dict, "has_classes": bool, "has_input_scaling": bool}
-    for key, kind in required.items():
-        if not isinstance(metadata.get(key), kind):
-            fail(f"metadata entry {key!r} is missing or not a {kind.__name__}")
-    sizes = metadata["layer_sizes"]
-    if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 1 << 20 for n in sizes):
-        fail(f"layer_sizes must be at least two positive integers, got {sizes}")
-    if metadata["dtype"] not in DTYPES:
-        fail(f"dtype must be one of {DTYPES}, got {metadata['dtype']!r}")
-    if "checkpoint" in metadata and not isinstance(metadata["checkpoint"], dict):
-        fail("checkpoint entry is not an object")
     return metadata
-
-
-def _expected_arrays(metadata: dict, fail) -> dict[str, tuple]:
-    """Name -> (shape, dtype) of every entry the metadata implies (shape None: any 1-D)."""
-    sizes, dtype = metadata["layer_sizes"], np.dtype(metadata["dtype"])
-    expected: dict[str, tuple] = {}
-    for l in range(1, len(sizes)):
-        expected[f"W{l}"] = ((sizes[l], sizes[l - 1]), dtype)
-        expected[f"b{l}"] = ((sizes[l], 1), dtype)
-    if metadata["has_input_scaling"]:
-        expected["input_mean"] = ((sizes[0],), np.dtype(np.float64))
-        expected["input_scale"] = ((sizes[0],), np.dtype(np.float64))
-    if metadata["has_classes"]:
-        expected["classes"] = (None, LABELS)
-    checkpoint = metadata.get("checkpoint")
-    if checkpoint is not None:
-        slots = checkpoint.get("optimizer", {}).get("slots", [])
-        if not isinstance(slots, list) or not all(isinstance(s, str) and s.isidentifier() for s in slots):
-            fail(f"checkpoint optimizer slots must be names, got {slots!r}")
-        for slot in slots:
-            for l in range(1, len(sizes)):
-                expected[f"{slot}.W{l}"] = ((sizes[l], sizes[l - 1]), dtype)
-                expected[f"{slot}.b{l}"] = ((sizes[l], 1), dtype)
-    return expected
 
 
 def _library_version() -> str:
@@ -337,14 +216,3 @@ def _library_version() -> str:
         return version("gpudeep")
     except PackageNotFoundError:
         return "(unknown version)"
-
-
-class CheckpointWriter(Callback):
-    """Write ``model``'s checkpoint to ``path`` at the end of every epoch, atomically."""
-
-    def __init__(self, model, path):
-        self.model, self.path = model, Path(path)
-
-    def on_epoch_end(self, state, logs, backend):
-        save_checkpoint(self.model, self.path)
-        return False

@@ -1,0 +1,94 @@
+"""A network's parameters and a training state as named host arrays and JSON metadata, and back.
+
+The parameters are named ``W1, b1, ..., WL, bL``; an optimizer's per-parameter state (Adam's moments, a
+velocity) is named by its slot, e.g. ``first_moment.W1``. These names are spelled here only. A checkpoint
+holds the parameters, the optimizer's state, the epoch, the step, the host generator's state and the
+history, so that training resumed from it continues exactly as if it had not stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .backend import Backend
+from .training import History, TrainingState
+
+
+def parameter_names(l: int, slot: str | None = None) -> tuple[str, str]:
+    """The names of W[l] and b[l] (or of an optimizer slot's state for them)."""
+    prefix = f"{slot}." if slot else ""
+    return f"{prefix}W{l}", f"{prefix}b{l}"
+
+
+def host_parameters(backend: Backend, pairs, slot: str | None = None) -> dict[str, np.ndarray]:
+    """{W1: ..., b1: ..., ...} of per-layer pairs of device arrays, as host arrays."""
+    arrays = {}
+    for l, (W, b) in enumerate(pairs, start=1):
+        W_name, b_name = parameter_names(l, slot)
+        arrays[W_name], arrays[b_name] = backend.to_numpy(W), backend.to_numpy(b)
+    return arrays
+
+
+def device_parameters(backend: Backend, arrays: dict[str, np.ndarray], L: int, dtype: str,
+                      slot: str | None = None) -> list:
+    """[(W[1], b[1]), ..., (W[L], b[L])] on ``backend`` from the named host arrays."""
+    return [[backend.asarray(arrays[name], dtype) for name in parameter_names(l, slot)] for l in range(1, L + 1)]
+
+
+def parameter_shapes(layer_sizes, dtype: str, slot: str | None = None) -> dict[str, tuple]:
+    """{name: (shape, dtype)} of the parameters of a network of ``layer_sizes``: W[l] (n[l], n[l-1]), b[l] (n[l], 1)."""
+    shapes = {}
+    for l in range(1, len(layer_sizes)):
+        W_name, b_name = parameter_names(l, slot)
+        shapes[W_name] = ((layer_sizes[l], layer_sizes[l - 1]), np.dtype(dtype))
+        shapes[b_name] = ((layer_sizes[l], 1), np.dtype(dtype))
+    return shapes
+
+
+def training_state(backend: Backend, state: TrainingState) -> tuple[dict, dict[str, np.ndarray]]:
+    """(metadata, host arrays) of what resuming needs beyond the parameters: the optimizer's state and
+    counters, the epoch, the step, the host generator's state and the history."""
+    optimizer = state.optimizer
+    metadata = {
+        "epoch": state.epoch,
+        "step": state.step,
+        "optimizer": {"name": optimizer.name, "t": optimizer.t, "learning_rate": optimizer.learning_rate,
+                      "slots": list(optimizer.state)},
+        "rng": state.rng.bit_generator.state,
+        "history": state.history.as_dict(),
+    }
+    arrays = {}
+    for slot, layers in optimizer.state.items():
+        arrays |= host_parameters(backend, layers, slot)
+    return metadata, arrays
+
+
+def training_state_shapes(metadata: dict, layer_sizes, dtype: str, fail: Callable[[str], None]) -> dict[str, tuple]:
+    """{name: (shape, dtype)} of the optimizer state a checkpoint's ``metadata`` declares."""
+    slots = metadata.get("optimizer", {}).get("slots", [])
+    if not isinstance(slots, list) or not all(isinstance(s, str) and s.isidentifier() for s in slots):
+        fail(f"checkpoint optimizer slots must be names, got {slots!r}")
+    shapes = {}
+    for slot in slots:
+        shapes |= parameter_shapes(layer_sizes, dtype, slot)
+    return shapes
+
+
+def restore(backend: Backend, state: TrainingState, metadata: dict, arrays: dict[str, np.ndarray], dtype: str,
+            fail: Callable[[str], None]) -> None:
+    """Put a checkpoint's parameters and training state into ``state`` (of the same architecture), in place."""
+    for (W, b), (W_saved, b_saved) in zip(state.params, device_parameters(backend, arrays, state.arch.L, dtype)):
+        W[...] = W_saved
+        b[...] = b_saved
+    optimizer = state.optimizer
+    if metadata["optimizer"]["name"] != optimizer.name:
+        fail(f"checkpoint of optimizer {metadata['optimizer']['name']!r}, not {optimizer.name!r}")
+    optimizer.t = metadata["optimizer"]["t"]
+    optimizer.learning_rate = metadata["optimizer"]["learning_rate"]
+    optimizer.state = {slot: device_parameters(backend, arrays, state.arch.L, dtype, slot)
+                       for slot in metadata["optimizer"]["slots"]}
+    state.epoch, state.step = metadata["epoch"], metadata["step"]
+    state.rng.bit_generator.state = metadata["rng"]
+    state.history = History(**{k: list(metadata["history"].get(k, [])) for k in History().as_dict()})

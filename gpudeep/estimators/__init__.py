@@ -1,0 +1,55 @@
+"""The estimators: DeepClassifier and DeepRegressor (scikit-learn conventions), their model files and
+checkpoints, and the table of their parameters' rules.
+
+base.py         what both share: fit, predict, input scaling
+classifier.py   DeepClassifier           regressor.py    DeepRegressor
+rules.py        the parameters' rules, also the ``gpudeep`` command's choices (imports no scikit-learn)
+persistence.py  model files and checkpoints of an estimator
+inputs.py       host-side input checks, seeds, the move of the data to the device
+
+The classes, and scikit-learn with them, are imported when first asked for, so that ``rules`` is cheap to
+import on its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..archive import ModelFormatError
+from ..backend import Backend, get_backend
+
+_ON_FIRST_USE = {"DeepClassifier": "classifier", "DeepRegressor": "regressor", "read": "persistence",
+                 "save": "persistence", "save_checkpoint": "persistence"}
+
+
+def __getattr__(name: str):
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(f".{_ON_FIRST_USE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def estimators() -> dict[str, type]:
+    """The estimator classes by name, as model files name them."""
+    from .classifier import DeepClassifier
+    from .regressor import DeepRegressor
+
+    return {cls.__name__: cls for cls in (DeepClassifier, DeepRegressor)}
+
+
+def load(path, backend: str | Backend | None = None):
+    """The estimator saved in ``path``, with its weights on ``backend`` (resolved as by ``get_backend``).
+
+    A model saved on a GPU loads on a CPU-only machine.
+    """
+    from .persistence import read, rebuild
+
+    metadata, arrays = read(path)
+    known = estimators()
+    cls = known.get(metadata["estimator"])
+    if cls is None:
+        raise ModelFormatError(f"{path}: unknown estimator {metadata['estimator']!r}; known: {list(known)}")
+    return rebuild(cls, metadata, arrays, backend if isinstance(backend, Backend) else get_backend(backend))
+
+
+__all__ = ["DeepClassifier", "DeepRegressor", "ModelFormatError", "estimators", "load", "read", "save",
+           "save_checkpoint"]

@@ -1,0 +1,271 @@
+"""What DeepClassifier and DeepRegressor share: scikit-learn conventions on top of the L-layer network.
+
+Data are samples as rows, ``(n_samples, n_features)``, and stay so on the device
+(C-contiguous, so that gathering a mini-batch's rows is cheap); the math receives
+each batch as its transposed view, one sample per column. Inputs are validated on
+the host, with scikit-learn's own checks, before anything moves to the device.
+Predictions come back as NumPy arrays whatever the backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..backend import Backend, get_backend
+from ..distributed import world
+from ..network import Architecture, forward, init_parameters
+from ..optim import make_optimizer, make_schedule
+from ..training import EarlyStopping, TrainingState, train
+from . import rules
+from .inputs import check_range, device_rows, explained, seed_of
+from .persistence import CheckpointWriter, load_checkpoint
+from .rules import ACTIVATION_ALIASES
+
+PREDICT_MEMORY_BYTES = 256 * 2**20  # device memory one forward pass at prediction time may use
+
+
+class _DeepNetwork(BaseEstimator):
+    """What the classifier and the regressor share: parameters, fitting, prediction."""
+
+    _loss_name: str
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        dropout=0.0,
+        standardize=False,
+        backend=None,
+        dtype="float32",
+        tf32=None,
+        checkpoint_path=None,
+        distributed=False,
+        n_jobs=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dropout = dropout
+        self.standardize = standardize
+        self.backend = backend
+        self.dtype = dtype
+        self.tf32 = tf32
+        self.checkpoint_path = checkpoint_path
+        self.distributed = distributed
+        self.n_jobs = n_jobs
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def fit(self, X, y, resume_from=None):
+        """Train for ``max_iter`` epochs (fewer if training converges); returns self.
+
+        X: ``(n_samples, n_features)``; y: ``(n_samples,)`` (or ``(n_samples, n_outputs)`` for
+        regression). ``resume_from``: a checkpoint file written through ``checkpoint_path``;
+        training then goes on from its epoch until ``max_iter`` epochs are done in all.
+        """
+        return self._fit(X, y, incremental=False, resume_from=resume_from)
+
+    def _fit(self, X, y, *, incremental: bool, classes=None, resume_from=None):
+        self._check_hyperparameters()
+        continuing = (incremental or self.warm_start) and hasattr(self, "state_")
+        with explained():
+            X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32),
+                                 multi_output=self._multi_output, y_numeric=not self._is_classifier)
+        Y = self._encode_targets(y, first_fit=not continuing, classes=classes)
+        if not continuing:
+            self._fit_input_scaling(X)
+        X = self._scale(X)
+        check_range("X", X, self.dtype)
+        check_range("y", Y, self.dtype)
+        group = world() if self.distributed else None
+        seed = seed_of(self.random_state) if group is None else group.broadcast_seed(seed_of(self.random_state))
+        validation_host = None
+        if self.early_stopping and not incremental:
+            X, X_val, Y, Y_val = train_test_split(X, Y, test_size=self.validation_fraction, random_state=seed,
+                                                  stratify=y if self._is_classifier else None)
+            validation_host = (X_val, Y_val)
+
+        if not continuing:
+            if group is not None:
+                self.backend_ = group.agree_on_backend(self.backend)
+            else:
+                self.backend_ = self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
+            with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
+                self.state_ = self._initial_state(X.shape[1], Y.shape[1], seed)
+        backend, state = self.backend_, self.state_
+        if group is not None:
+            with group.ending_the_job_on_failure():
+                group.bind(backend)
+                group.broadcast_parameters(backend, state.params)
+        if resume_from is not None:
+            load_checkpoint(resume_from, self)
+        with backend.memory_guard(f"moving {X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
+            X_device, Y_device = device_rows(backend, X, self.dtype), device_rows(backend, Y, self.dtype)
+            validation = None
+            if validation_host is not None:
+                validation = tuple(device_rows(backend, a, self.dtype) for a in validation_host)
+
+        root = group is None or group.is_root  # only rank 0 reports and writes files
+        stopper = None if incremental else EarlyStopping(
+            monitor="val_score" if validation else "loss", patience=self.n_iter_no_change,
+            min_delta=self.tol, restore_best_weights=validation is not None,
+        )
+        if stopper is not None:
+            stopper.resume(state.history)
+        writer = CheckpointWriter(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
+        epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
+        batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
+        with contextlib.nullcontext() if group is None else group.ending_the_job_on_failure():
+            with backend.on_device(), backend.allow_tf32(self.tf32):
+                history = train(
+                    backend, state, X_device, Y_device,
+                    epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
+                    dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
+                    validation=validation, score=self._device_score,
+                    callbacks=[c for c in (stopper, writer) if c is not None],
+                    verbose=int(self.verbose) if root else 0, group=group, n_jobs=self.n_jobs,
+                )
+        self._record(history, group, has_validation=validation is not None)
+        if stopper is not None and epochs > 0 and not stopper.stopped:
+            warnings.warn(
+                f"{type(self).__name__} reached max_iter={self.max_iter} epochs without converging "
+                f"(tol={self.tol}); raise max_iter or learning_rate_init",
+                ConvergenceWarning, stacklevel=3,
+            )
+        return self
+
+    def _record(self, history, group, *, has_validation: bool) -> None:
+        """The fitted attributes scikit-learn users look for, from the run's history."""
+        self.rank_ = 0 if group is None else group.rank
+        self.allreduce_seconds_ = 0.0 if group is None else group.allreduce_seconds
+        self.n_iter_ = self.state_.epoch
+        self.n_steps_ = self.state_.step
+        self.loss_curve_ = list(history.loss)
+        self.loss_ = history.loss[-1] if history.loss else math.nan
+        self.best_loss_ = None if has_validation else min(history.loss, default=math.nan)
+        self.validation_scores_ = list(history.val_score) if has_validation else None
+        self.best_validation_score_ = max(history.val_score, default=math.nan) if has_validation else None
+
+    def _initial_state(self, n_features: int, n_outputs: int, seed) -> TrainingState:
+        hidden = ACTIVATION_ALIASES.get(self.activation, self.activation)
+        sizes = (n_features, *self._hidden_sizes(), n_outputs)
+        arch = Architecture.build(sizes, hidden=hidden, loss=self._loss_name)
+        rng = np.random.default_rng(seed)
+        init = "he" if hidden in ("relu", "leaky_relu") else "xavier"
+        params = init_parameters(arch, self.backend_, init=init, dtype=self.dtype, rng=rng)
+        return TrainingState(arch, params, self._make_optimizer(), rng)
+
+    def _make_optimizer(self):
+        options = {
+            "sgd": {"momentum": self.momentum, "nesterov": self.nesterovs_momentum},
+            "adam": {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon},
+            "rmsprop": {"epsilon": self.epsilon},
+        }[self.solver]
+        return make_optimizer(self.solver, self.learning_rate_init, **options)
+
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        rules.check({"hidden_layer_sizes": self.hidden_layer_sizes})
+        return rules.hidden_sizes(self.hidden_layer_sizes)
+
+    def _check_hyperparameters(self) -> None:
+        """``ValueError`` naming the parameter, the rule and the value received (see ``rules.RULES``)."""
+        rules.check(self.get_params())
+
+    def _fit_input_scaling(self, X: np.ndarray) -> None:
+        """With ``standardize``, learn each feature's mean and standard deviation (1 where it is 0)."""
+        if self.standardize:
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean, scale = X.mean(axis=0), X.std(axis=0)
+            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+                raise ValueError("X's values are too large to standardize (their mean or standard deviation "
+                                 "overflows float64); divide X by a constant first")
+            self.input_mean_ = mean
+            self.input_scale_ = np.where(scale > 0, scale, 1.0)
+        else:
+            self.input_mean_, self.input_scale_ = None, None
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        return X if self.input_mean_ is None else (X - self.input_mean_) / self.input_scale_
+
+    # -- prediction --------------------------------------------------------------------------
+
+    def _output(self, X) -> np.ndarray:
+        """A[L] for host X ``(n_samples, n_features)``, as a float64 NumPy array ``(n_samples, n[L])``."""
+        check_is_fitted(self, "state_")
+        with explained():
+            X = self._scale(validate_data(self, X, reset=False, dtype=(np.float64, np.float32)))
+        check_range("X", X, self.dtype)
+        backend, state = self.backend_, self.state_
+        rows = self._predict_chunk_rows()
+        outputs = []
+        with (
+            backend.memory_guard(f"predicting {rows} rows at a time",
+                                 "lower gpudeep.estimators.base.PREDICT_MEMORY_BYTES"),
+            backend.on_device(),
+            backend.allow_tf32(self.tf32),
+            backend.blas_threads(state.arch.forward_flops(min(rows, X.shape[0])), self.n_jobs),
+        ):
+            for start in range(0, X.shape[0], rows):
+                X_chunk = device_rows(backend, X[start:start + rows], self.dtype)
+                A_L = forward(backend.xp, state.arch, state.params, X_chunk.T).A[state.arch.L]
+                outputs.append(backend.to_numpy(A_L).T.astype(np.float64))
+        if len(outputs) > 1:
+            backend.release_memory()  # a large input: give the pool's blocks back
+        return np.concatenate(outputs) if outputs else np.empty((0, state.arch.layer_sizes[-1]))
+
+    def _predict_chunk_rows(self) -> int:
+        """Rows per forward pass so that its input, Z[l] and A[l] fit in PREDICT_MEMORY_BYTES."""
+        sizes = self.state_.arch.layer_sizes
+        bytes_per_row = np.dtype(self.dtype).itemsize * (sizes[0] + 2 * sum(sizes[1:]))
+        return max(1, PREDICT_MEMORY_BYTES // bytes_per_row)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

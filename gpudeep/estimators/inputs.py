@@ -1,0 +1,61 @@
+"""The estimators' host-side input handling: scikit-learn's checks with the fix appended, the range check
+for the training dtype, seeds from ``random_state``, and the one move of samples-as-rows data to the device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ..backend import Backend
+
+# scikit-learn's input checks name the problem; these add the fix where they do not
+HINTS = {
+    "contains infinity": "replace or drop those values (np.isfinite(X).all(axis=1) selects the finite rows)",
+    "Complex data not supported": "pass real numbers, e.g. X.real or np.abs(X)",
+    "could not convert": "encode text columns as numbers first, e.g. with sklearn.preprocessing.OrdinalEncoder",
+    "0 sample(s)": "pass at least one sample",
+    "0 feature(s)": "pass at least one feature column",
+    "inconsistent numbers of samples": "X and y need one entry per sample",
+    "should be a 1d array": "pass one label per sample; for several targets use DeepRegressor",
+}
+
+
+@contextlib.contextmanager
+def explained():
+    """Re-raise scikit-learn's validation errors as one line with the fix appended."""
+    try:
+        yield
+    except ValueError as error:
+        message = str(error)
+        hint = next((fix for problem, fix in HINTS.items() if problem in message), None)
+        if hint is None:
+            raise
+        first_line = message.splitlines()[0].rstrip(". ")
+        raise ValueError(f"{first_line}; {hint}") from error
+
+
+def device_rows(backend: Backend, host: np.ndarray, dtype: str):
+    """Host samples-as-rows data on the device as a C-contiguous ``dtype`` array (rows gather cheaply)."""
+    return backend.asarray(np.ascontiguousarray(host, dtype=dtype))
+
+
+def check_range(name: str, values: np.ndarray, dtype: str) -> None:
+    """``ValueError`` when host values would overflow to infinity in ``dtype`` on the device."""
+    limit = float(np.finfo(dtype).max)
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    if largest > limit:
+        raise ValueError(
+            f"{name} holds values up to {largest:.3g}, beyond {dtype}'s range ({limit:.3g}); "
+            f"scale the data (standardize=True for X) or use dtype='float64'"
+        )
+
+
+def seed_of(random_state):
+    """An int seed (or None) from scikit-learn's random_state: None, an int, or a RandomState."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1))
+    return random_state

@@ -1,0 +1,175 @@
+"""An estimator's model file and checkpoints: what describes a fitted estimator (its schema), and saving,
+loading and resuming through the sealed archive (``gpudeep.archive``) and the training state's arrays
+(``gpudeep.checkpoint``).
+
+A model file holds the parameters, the input scaling, the class labels and the estimator's parameters; a
+checkpoint holds the same plus the training state, so that a fit resumed from it continues exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import archive, checkpoint
+from ..archive import LABELS, ModelFormatError
+from ..backend import DTYPES, Backend
+from ..network import Architecture
+from ..training import Callback, TrainingState
+from .inputs import seed_of
+from .rules import integer, number
+
+REQUIRED = {"estimator": str, "layer_sizes": list, "activations": list, "loss": str, "dtype": str,
+            "params": dict, "has_classes": bool, "has_input_scaling": bool}
+
+
+def export(model) -> tuple[dict, dict[str, np.ndarray]]:
+    """(metadata, host arrays) that describe the fitted ``model`` completely."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(model, "state_")
+    state, backend = model.state_, model.backend_
+    arrays = checkpoint.host_parameters(backend, state.params)
+    if model.input_mean_ is not None:
+        arrays["input_mean"], arrays["input_scale"] = model.input_mean_, model.input_scale_
+    classes = getattr(model, "classes_", None)
+    if classes is not None:
+        if classes.dtype.kind not in "biufU":
+            raise ValueError(
+                f"cannot save class labels of dtype {classes.dtype}: model files hold bool, number or "
+                f"string labels only; convert y with y.astype(str) before fitting"
+            )
+        arrays["classes"] = classes
+    metadata = {
+        "estimator": type(model).__name__,
+        "layer_sizes": list(state.arch.layer_sizes),
+        "activations": list(state.arch.activations),
+        "loss": state.arch.loss,
+        "dtype": model.dtype,
+        "params": {k: _json_value(v) for k, v in model.get_params().items()},
+        "has_classes": classes is not None,
+        "has_input_scaling": model.input_mean_ is not None,
+        "n_iter": state.epoch,
+        "loss_curve": state.history.loss,
+    }
+    return metadata, arrays
+
+
+def schema(metadata: dict, fail) -> dict[str, tuple]:
+    """Check an estimator file's metadata; {name: (shape, dtype)} of the arrays it implies (see ``archive``)."""
+    for key, kind in REQUIRED.items():
+        if not isinstance(metadata.get(key), kind):
+            fail(f"metadata entry {key!r} is missing or not a {kind.__name__}")
+    sizes = metadata["layer_sizes"]
+    if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 1 << 20 for n in sizes):
+        fail(f"layer_sizes must be at least two positive integers, got {sizes}")
+    if metadata["dtype"] not in DTYPES:
+        fail(f"dtype must be one of {DTYPES}, got {metadata['dtype']!r}")
+    expected = checkpoint.parameter_shapes(sizes, metadata["dtype"])
+    if metadata["has_input_scaling"]:
+        expected["input_mean"] = ((sizes[0],), np.dtype(np.float64))
+        expected["input_scale"] = ((sizes[0],), np.dtype(np.float64))
+    if metadata["has_classes"]:
+        expected["classes"] = (None, LABELS)
+    if "checkpoint" in metadata:
+        if not isinstance(metadata["checkpoint"], dict):
+            fail("checkpoint entry is not an object")
+        expected |= checkpoint.training_state_shapes(metadata["checkpoint"], sizes, metadata["dtype"], fail)
+    return expected
+
+
+def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: Backend):
+    """The fitted ``cls`` estimator that ``export`` described, with its weights on ``backend``."""
+    known = cls().get_params()
+    params = {k: v for k, v in metadata["params"].items() if k in known}
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    model = cls(**{**params, "backend": backend.name})
+    try:
+        arch = Architecture(tuple(metadata["layer_sizes"]), tuple(metadata["activations"]), metadata["loss"])
+        model._check_hyperparameters()
+    except ValueError as error:
+        raise ModelFormatError(f"invalid model description: {error}") from None
+    if "classes" in arrays:
+        model.classes_ = arrays["classes"]
+        if len(model.classes_) < 2 or arch.loss != model._loss_name:
+            raise ModelFormatError(f"{len(model.classes_)} classes do not fit a network with loss {arch.loss}")
+        if arch.layer_sizes[-1] != (1 if len(model.classes_) == 2 else len(model.classes_)):
+            raise ModelFormatError(f"{len(model.classes_)} classes do not fit {arch.layer_sizes[-1]} output units")
+    elif cls._is_classifier or arch.loss != cls._loss_name:
+        needed = "classes" if cls._is_classifier else "mean squared error"
+        raise ModelFormatError(f"a {cls.__name__} file must hold {needed}")
+    else:
+        model.n_outputs_ = arch.layer_sizes[-1]
+    model.backend_ = backend
+    params = checkpoint.device_parameters(backend, arrays, arch.L, metadata["dtype"])
+    rng = np.random.default_rng(seed_of(model.random_state))
+    model.state_ = TrainingState(arch, params, model._make_optimizer(), rng, epoch=metadata.get("n_iter", 0))
+    model.n_features_in_ = arch.layer_sizes[0]
+    model.input_mean_ = arrays.get("input_mean")
+    model.input_scale_ = arrays.get("input_scale")
+    model.n_iter_ = metadata.get("n_iter", 0)
+    model.loss_curve_ = list(metadata.get("loss_curve", []))
+    return model
+
+
+def save(model, path) -> Path:
+    """Write a fitted ``model`` to ``path`` (``.npz``) atomically; returns the path."""
+    metadata, arrays = export(model)
+    return archive.write(Path(path), metadata, arrays)
+
+
+def save_checkpoint(model, path) -> Path:
+    """Write ``model`` with its training state (optimizer, epoch, step, RNG, history) atomically."""
+    metadata, arrays = export(model)
+    metadata["checkpoint"], state_arrays = checkpoint.training_state(model.backend_, model.state_)
+    return archive.write(Path(path), metadata, arrays | state_arrays)
+
+
+def read(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(metadata, arrays) of an estimator's model file or checkpoint, validated."""
+    return archive.read(path, schema)
+
+
+def load_checkpoint(path, model) -> None:
+    """Put the training state saved in checkpoint ``path`` into ``model``'s fresh ``state_``.
+
+    The checkpoint must be of the same architecture (and classes) as ``model``.
+    """
+    def fail(reason: str):
+        raise ModelFormatError(f"{path}: {reason}")
+
+    metadata, arrays = read(path)
+    if "checkpoint" not in metadata:
+        fail("a model file, not a checkpoint (it holds no training state)")
+    state = model.state_
+    if tuple(metadata["layer_sizes"]) != state.arch.layer_sizes or metadata["estimator"] != type(model).__name__:
+        fail(f"checkpoint of a {metadata['estimator']} with layers {metadata['layer_sizes']}, but the model being "
+             f"fitted is a {type(model).__name__} with layers {list(state.arch.layer_sizes)}")
+    if "classes" in arrays and not np.array_equal(arrays["classes"], model.classes_):
+        fail(f"checkpoint classes {arrays['classes'].tolist()} differ from the data's")
+    checkpoint.restore(model.backend_, state, metadata["checkpoint"], arrays, metadata["dtype"], fail)
+
+
+class CheckpointWriter(Callback):
+    """Write ``model``'s checkpoint to ``path`` at the end of every epoch, atomically."""
+
+    def __init__(self, model, path):
+        self.model, self.path = model, Path(path)
+
+    def on_epoch_end(self, state, logs, backend):
+        save_checkpoint(self.model, self.path)
+        return False
+
+
+def _json_value(value):
+    """A get_params value as JSON: tuples become lists, and what JSON cannot hold becomes None."""
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, (str, bool, type(None))) or number(value) or integer(value):
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return None

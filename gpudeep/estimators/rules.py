@@ -1,0 +1,106 @@
+"""The estimators' parameters and their rules, in one table: the estimators check a fit's parameters
+against it, and the ``gpudeep`` command takes its choices and help from it.
+
+Each rule names the parameter, what it accepts (in words, for the error) and, for a parameter with a fixed
+set of values, those choices.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import threads
+from ..activations import ACTIVATIONS
+from ..backend import DTYPES
+from ..optim import OPTIMIZERS, SCHEDULES
+
+ACTIVATION_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's names for the same activations
+HIDDEN_ACTIVATIONS = (*(name for name, g in ACTIVATIONS.items() if g.hidden_ok), *ACTIVATION_ALIASES)
+
+
+def number(value) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def integer(value) -> bool:
+    """An integer (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def hidden_sizes(value) -> tuple[int, ...] | None:
+    """``hidden_layer_sizes`` as a tuple of positive ints (an int is one layer), or None when it is not one."""
+    sizes = (value,) if isinstance(value, numbers.Integral) else value
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        return None
+    if not sizes or not all(integer(n) and n >= 1 for n in sizes):
+        return None
+    return tuple(int(n) for n in sizes)
+
+
+def _valid_n_jobs(value) -> bool:
+    try:
+        threads.check_n_jobs(value)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Rule:
+    """name: the parameter; accepts(value) -> bool; expected: the rule in words; choices: its values, if fixed."""
+
+    name: str
+    accepts: Callable[[object], bool]
+    expected: str
+    choices: tuple | None = None
+
+
+def _one_of(name: str, choices) -> Rule:
+    choices = tuple(choices)
+    return Rule(name, lambda value: value in choices, f"one of {list(choices)}", choices)
+
+
+RULES = (
+    Rule("hidden_layer_sizes", lambda v: hidden_sizes(v) is not None,
+         "a non-empty sequence of positive integers such as (100,) or (64, 32)"),
+    _one_of("activation", HIDDEN_ACTIVATIONS),
+    _one_of("solver", OPTIMIZERS),
+    _one_of("learning_rate", SCHEDULES),
+    Rule("learning_rate_init", lambda v: number(v) and v > 0, "> 0"),
+    Rule("alpha", lambda v: number(v) and v >= 0, ">= 0"),
+    Rule("max_iter", lambda v: integer(v) and v >= 1, "an integer >= 1"),
+    Rule("batch_size", lambda v: v == "auto" or (integer(v) and v >= 1), "'auto' or an integer >= 1"),
+    Rule("tol", lambda v: number(v) and v >= 0, ">= 0"),
+    Rule("momentum", lambda v: number(v) and 0 <= v < 1, "in [0, 1)"),
+    Rule("beta_1", lambda v: number(v) and 0 <= v < 1, "in [0, 1)"),
+    Rule("beta_2", lambda v: number(v) and 0 <= v < 1, "in [0, 1)"),
+    Rule("epsilon", lambda v: number(v) and v > 0, "> 0"),
+    Rule("n_iter_no_change", lambda v: integer(v) and v >= 1, "an integer >= 1"),
+    Rule("validation_fraction", lambda v: number(v) and 0 < v < 1, "in (0, 1)"),
+    Rule("dropout", lambda v: number(v) and 0 <= v < 1, "in [0, 1)"),
+    _one_of("dtype", DTYPES),
+    Rule("tf32", lambda v: v is None or isinstance(v, (bool, np.bool_)), "None, True or False"),
+    Rule("n_jobs", _valid_n_jobs, "None (threads chosen by problem size), a positive number of threads, "
+         "or -1 for every core"),
+)
+BY_NAME = {rule.name: rule for rule in RULES}
+
+
+def check(params: dict) -> None:
+    """``ValueError`` naming the first parameter of ``params`` that breaks its rule, the rule and the value."""
+    for rule in RULES:
+        if rule.name in params and not rule.accepts(params[rule.name]):
+            raise ValueError(f"{rule.name} must be {rule.expected}, got {params[rule.name]!r}")
+
+
+def choices(name: str) -> tuple:
+    """The values parameter ``name`` accepts, for a parameter with a fixed set of them."""
+    return BY_NAME[name].choices
