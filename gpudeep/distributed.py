@@ -28,6 +28,7 @@ import numpy as np
 
 from .backend import ENV_VAR, Backend, BackendUnavailableError, get_backend
 from .network import backward, compute_cost, forward, l2_penalty
+from .training import Step
 
 log = logging.getLogger("gpudeep")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -233,27 +234,45 @@ def mpi_is_cuda_aware() -> bool:
     return query() == 1
 
 
-def data_parallel_step(group: Group, backend: Backend, arch, params, optimizer, X, Y, *, batch_size: int,
-               l2: float = 0.0, masks=None):
-    """One data-parallel step on this rank's shard X ``(n[0], m_r)``, Y of a global batch of ``batch_size``.
+class DataParallelStep(Step):
+    """The training step of one rank: its shard of each global batch, then the ranks' gradients summed.
 
-    The gradient of the global batch's cost is Σ_r (m_r / B)·∇J_r, which is what the weighted
-    all-reduce computes; the L2 term, (λ/B)·W[l], is the same on every rank and is added after it.
-    Returns (this rank's share of the global cost, A[L] of the shard, or None for an empty shard).
+    The gradient of the global batch's cost is Σ_r (m_r / B)·∇J_r over the ranks' shards of m_r rows,
+    which the weighted all-reduce computes; the L2 term, (λ/B)·W[l], is the same on every rank and is added
+    after it. Each rank then applies the same update.
     """
-    xp = backend.xp
-    share = Y.shape[1] / batch_size
-    if Y.shape[1]:
+
+    def __init__(self, group: Group, backend: Backend):
+        self.group, self.backend = group, backend
+        self.batch_size = 0  # B, the rows of the global batch that ``shard`` was last given
+
+    def shard(self, batch):
+        """This rank's rows of the global batch: every size-th one, from its rank on."""
+        self.batch_size = batch.shape[0]
+        return batch[self.group.rank::self.group.size]
+
+    def __call__(self, xp, arch, params, optimizer, X, Y, *, l2: float = 0.0, masks=None):
+        """On the shard X ``(n[0], m_r)``, Y ``(n[L], m_r)``; returns (its cost, A[L]) like ``train_step``.
+
+        Rank 0 carries the whole L2 term of the cost, scaled so that the loop's weighting by m_r and sum
+        over the ranks give the global batch's cost.
+        """
+        B, m_r = self.batch_size, Y.shape[1]
         cache = forward(xp, arch, params, X, masks)
-        cost, A_L = compute_cost(xp, arch, cache, Y) * share, cache.A[arch.L]
-        grads = backward(xp, arch, params, cache, Y)
-    else:  # more ranks than samples left in the last batch
-        cost, A_L = xp.zeros((), dtype=params[0][0].dtype), None
-        grads = [(xp.zeros_like(W), xp.zeros_like(b)) for W, b in params]
-    group.allreduce_gradients(backend, grads, share)
-    if l2:
-        for (W, _), (dW, _) in zip(params, grads):
-            dW += (l2 / batch_size) * W
-        cost = cost + l2_penalty(xp, params, l2, batch_size) / group.size
-    optimizer.step(xp, params, grads)
-    return cost, A_L
+        if m_r:
+            cost = compute_cost(xp, arch, cache, Y)
+            grads = backward(xp, arch, params, cache, Y)
+        else:  # more ranks than rows left in the last batch
+            cost = xp.zeros((), dtype=params[0][0].dtype)
+            grads = [(xp.zeros_like(W), xp.zeros_like(b)) for W, b in params]
+        self.group.allreduce_gradients(self.backend, grads, m_r / B)
+        if l2:
+            for (W, _), (dW, _) in zip(params, grads):
+                dW += (l2 / B) * W
+            if self.group.is_root:
+                cost = cost + l2_penalty(xp, params, l2, B) * (B / m_r)
+        optimizer.step(xp, params, grads)
+        return cost, cache.A[arch.L]
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        return self.group.sum_host(values)

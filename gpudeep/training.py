@@ -6,6 +6,10 @@ backend), and the math receives it as the transposed view ``(n, m_batch)``, whic
 matrix products take without a copy. Costs accumulate on the device; they reach
 the host once per epoch, together with the validation metrics and a check that
 every weight is finite.
+
+The loop trains each batch through a ``Step``: by default ``train_step`` on the whole batch in this
+process; data-parallel training (``gpudeep.distributed``) passes a step of its own, so this module
+knows nothing of MPI.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .backend import Backend
-from .distributed import data_parallel_step
 from .network import Architecture, backward, compute_cost, forward, l2_penalty
 from .optim import Optimizer, dropout_masks
 
@@ -113,6 +116,28 @@ class EarlyStopping(Callback):
         return self.sign * self.best
 
 
+class Step:
+    """How the loop trains on a batch; this one runs ``train_step`` on the whole batch, in this process.
+
+    A step that shares each batch with other processes (``gpudeep.distributed.DataParallelStep``) overrides
+    all three methods, with the same signatures.
+    """
+
+    def shard(self, batch):
+        """The part of a batch (a 1-d array of row indices) this process trains on; called just before each step."""
+        return batch
+
+    def __call__(self, xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2: float = 0.0,
+                 masks=None):
+        """``train_step`` on X ``(n[0], m)``, Y ``(n[L], m)``: returns (the batch's cost, A[L])."""
+        return train_step(xp, arch, params, optimizer, X, Y, l2=l2, masks=masks)
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        """This process's per-step metrics (host, each weighted by its rows' share of the epoch), summed over
+        the processes that share the batches."""
+        return values
+
+
 def train(
     backend: Backend,
     state: TrainingState,
@@ -129,7 +154,7 @@ def train(
     score: Callable | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: int = 0,
-    group=None,
+    step: Step | None = None,
     n_jobs: int | None = None,
 ) -> History:
     """Run ``epochs`` more epochs of mini-batch training on device arrays X ``(m, n[0])``, Y ``(m, n[L])``.
@@ -139,25 +164,26 @@ def train(
     validation: device arrays (X_val, Y_val), samples as rows too, evaluated once per epoch without dropout.
     score(xp, A_L, Y) -> 0-d array: a metric where higher is better (accuracy, R²), kept for
     the training batches and the validation data.
-    group: a ``distributed.Group`` for data-parallel training over MPI, or None.
+    step: how each batch is trained (``Step()``, the default: ``train_step`` on the whole batch).
     n_jobs: BLAS threads on the CPU; None chooses them by the size of a step (see ``gpudeep.threads``).
     Raises ``TrainingDivergedError`` when a cost or a weight is not finite.
     """
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=None if verbose else True, leave=False)
+    step = step or Step()
     settings = {"batch_size": batch_size, "shuffle": shuffle, "l2": l2, "dropout": dropout, "score": score,
-                "group": group}
+                "step": step}
     memory_guard = backend.memory_guard(
         f"training with batch_size {batch_size}",
         "lower batch_size or the layer sizes (float32 halves float64's memory)",
     )
-    rank_batch = batch_size if group is None else -(-batch_size // group.size)
+    rows_per_step = step.shard(np.arange(batch_size)).shape[0]
     try:
-        with memory_guard, backend.blas_threads(state.arch.step_flops(rank_batch), n_jobs):
+        with memory_guard, backend.blas_threads(state.arch.step_flops(rows_per_step), n_jobs):
             for _ in bar:
                 if schedule is not None:
                     state.optimizer.learning_rate = schedule(state.epoch)
                 costs, scores = _run_epoch(backend, state, X, Y, **settings)
-                logs = _epoch_logs(backend, state, costs, scores, validation, score, group)
+                logs = _epoch_logs(backend, state, costs, scores, validation, score, step)
                 for name, value in logs.items():
                     getattr(state.history, name).append(value)
                 bar.set_postfix(logs, refresh=False)
@@ -186,39 +212,31 @@ def train_step(xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2
     return cost, cache.A[arch.L]
 
 
-def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, score, group):
+def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, score,
+               step: Step):
     """One pass over X ``(m, n[0])``, Y ``(m, n[L])`` in shuffled mini-batches of rows; returns the steps'
-    (costs, scores) on the device, each weighted by its batch's share of the epoch (with ``group``, this
-    rank's part of that share)."""
+    (costs, scores) on the device, each weighted by the share of the epoch's rows this process trained on."""
     xp, arch, m = backend.xp, state.arch, X.shape[0]
     dtype = backend.dtype_name(X)
     order = backend.asarray(state.rng.permutation(m) if shuffle else np.arange(m))
     draw = backend.uniform(int(state.rng.integers(2**63))) if dropout else None
     costs, scores = [], []
     for start in range(0, m, batch_size):
-        batch = order[start:start + batch_size]
-        global_batch = batch.shape[0]
-        if group is not None:
-            batch = batch[group.rank::group.size]  # this rank's shard of the global batch
+        batch = step.shard(order[start:start + batch_size])
         X_batch, Y_batch = xp.take(X, batch, axis=0).T, xp.take(Y, batch, axis=0).T  # (n, m_batch) views
         m_batch = X_batch.shape[1]
         masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
-        if group is None:
-            cost, A_L = train_step(xp, arch, state.params, state.optimizer, X_batch, Y_batch, l2=l2, masks=masks)
-            costs.append(cost * (m_batch / m))
-        else:
-            cost, A_L = data_parallel_step(group, backend, arch, state.params, state.optimizer, X_batch, Y_batch,
-                                           batch_size=global_batch, l2=l2, masks=masks)
-            costs.append(cost * (global_batch / m))
-        if score is not None:
-            scores.append(xp.zeros((), dtype=X.dtype) if A_L is None else score(xp, A_L, Y_batch) * (m_batch / m))
+        cost, A_L = step(xp, arch, state.params, state.optimizer, X_batch, Y_batch, l2=l2, masks=masks)
+        costs.append(cost * (m_batch / m))
+        if score is not None:  # a part of a batch can hold no rows (more processes than rows left): it scores 0
+            scores.append(score(xp, A_L, Y_batch) * (m_batch / m) if m_batch else xp.zeros((), dtype=X.dtype))
         state.step += 1
     state.epoch += 1
     return costs, scores
 
 
 def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: list, validation, score,
-                group=None) -> dict:
+                step: Step) -> dict:
     """The epoch's metrics, moved to the host in one transfer; raises if anything diverged.
 
     costs, scores: each step's cost and score on the device, weighted by its share of the epoch's samples.
@@ -234,8 +252,7 @@ def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: lis
             values.append(score(xp, cache.A[state.arch.L], Y_val))
     host = backend.to_numpy(xp.stack(costs + scores + values))
     n_steps = len(costs)
-    if group is not None:  # every rank's share of the steps' costs and scores, summed: one small all-reduce
-        host[:n_steps + len(scores)] = group.sum_host(host[:n_steps + len(scores)])
+    host[:n_steps + len(scores)] = step.total(host[:n_steps + len(scores)])
     per_step, (weights_finite, *val) = host[:n_steps], host[n_steps + len(scores):]
     loss = per_step.sum(dtype=np.float64)
     first_step = state.step - n_steps + 1

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..backend import Backend, get_backend
-from ..distributed import world
+from ..distributed import DataParallelStep, world
 from ..network import Architecture, forward, init_parameters
 from ..optim import make_optimizer, make_schedule
 from ..training import EarlyStopping, TrainingState, train
@@ -169,7 +169,8 @@ class _DeepNetwork(BaseEstimator):
                     dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
                     validation=validation, score=self._device_score,
                     callbacks=[c for c in (stopper, writer) if c is not None],
-                    verbose=int(self.verbose) if root else 0, group=group, n_jobs=self.n_jobs,
+                    verbose=int(self.verbose) if root else 0, n_jobs=self.n_jobs,
+                    step=None if group is None else DataParallelStep(group, backend),
                 )
         self._record(history, group, has_validation=validation is not None)
         if stopper is not None and epochs > 0 and not stopper.stopped:
