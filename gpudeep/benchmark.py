@@ -88,7 +88,7 @@ def median_seconds(step: Callable[[], object], synchronize: Callable[[], None], 
 def peak_bytes(library: str, step: Callable[[], object], backend: Backend) -> int | None:
     """Peak memory of one call of ``step``: NumPy's allocations on the host (tracemalloc sees them),
     the CuPy pool's size after a step from empty, or PyTorch's CUDA peak; None where unknown."""
-    on_gpu = backend.name == "cupy"
+    on_gpu = backend.on_gpu
     if library == "gpudeep" and not on_gpu:
         tracemalloc.start()
         try:
@@ -200,7 +200,7 @@ def matmul_peak(backend: Backend, shape=(4096, 4096, 1024), repeats: int = 5) ->
 def run(backend: Backend, nets=NETS, *, repeats: int = 20, libraries=("gpudeep", "pytorch", "scikit-learn"),
         log: Callable[[str], None] = print) -> list[Row]:
     """Time every library on every net and batch size on ``backend``'s device."""
-    on_gpu = backend.name == "cupy"
+    on_gpu = backend.on_gpu
     rows = []
     for net in nets:
         for m in net.batches + (net.gpu_batches if on_gpu else ()):
@@ -277,7 +277,7 @@ def environment(backend: Backend) -> dict:
         info["pytorch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
     except ImportError:
         info["pytorch"] = "not installed"
-    if backend.name == "cupy":
+    if backend.on_gpu:
         info["cupy"] = backend.xp.__version__
     return info
 

@@ -26,6 +26,13 @@ from .network import Architecture
 BENCH_PARTS = ("step", "fit", "train")  # what `gpudeep bench` times
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (and where to read the usage), like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _layer_sizes(text: str) -> list[int]:
     try:
         return [int(n) for n in text.split(",")]
@@ -34,7 +41,7 @@ def _layer_sizes(text: str) -> list[int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gpudeep", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="gpudeep", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -10,7 +10,7 @@ This is not a GPU test: it proves that the library's own code moves data only wh
 from __future__ import annotations
 
 import operator
-from types import SimpleNamespace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -124,7 +124,7 @@ for _name in ("lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor"):
     setattr(GuardedArray, f"__{_name}__", _binary(getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)))
 
 
-class _Namespace(SimpleNamespace):
+class _Namespace:
     """NumPy's functions over guarded arrays: arguments unwrapped, results wrapped; dtypes are NumPy's."""
 
     __name__ = "host_guard"
@@ -147,11 +147,18 @@ class _Namespace(SimpleNamespace):
 NAMESPACE = _Namespace()
 
 
-def guarded_backend(transfers: list) -> Backend:
+@dataclass(frozen=True)
+class GuardedBackend(Backend):
     """A backend over the guarded namespace; each ``to_numpy`` (a transfer that is meant) is appended to
     ``transfers`` as the shape it moved."""
-    def to_numpy(array):
-        transfers.append(array.shape)
+
+    transfers: list = field(default_factory=list, repr=False, compare=False)
+
+    def _host(self, array):
+        self.transfers.append(array.shape)
         return array._data
 
-    return Backend("host_guard", NAMESPACE, "cpu", "NumPy behind a host-transfer guard", "test", _to_numpy=to_numpy)
+
+def guarded_backend(transfers: list) -> Backend:
+    return GuardedBackend("host_guard", NAMESPACE, "cpu", "NumPy behind a host-transfer guard", "test",
+                          transfers=transfers)

@@ -15,6 +15,7 @@ import pytest
 
 import gpudeep
 from gpudeep import backend as backend_module
+from gpudeep import cuda
 from gpudeep.backend import (
     BACKEND_NAMES,
     BackendUnavailableError,
@@ -26,10 +27,10 @@ from gpudeep.backend import (
 @pytest.fixture
 def fresh_probe():
     """Forget cached CuPy probes before and after a test that fakes CuPy."""
-    backend_module._probe_cupy.cache_clear()
+    cuda.probe.cache_clear()
     backend_module._log_fallback.cache_clear()
     yield
-    backend_module._probe_cupy.cache_clear()
+    cuda.probe.cache_clear()
     backend_module._log_fallback.cache_clear()
 
 
@@ -130,7 +131,7 @@ def test_a_failed_smoke_test_says_what_failed_and_which_cuda_parts_are_missing(m
         raise error
 
     fake_cupy(monkeypatch, lambda: 1, smoke_test)
-    monkeypatch.setattr(backend_module, "missing_cuda_parts", lambda: ["NVRTC (compiles CuPy's kernels)"])
+    monkeypatch.setattr(cuda, "missing_cuda_parts", lambda: ["NVRTC (compiles CuPy's kernels)"])
     reason = get_backend("auto").reason
     assert f"smoke test failed on GPU 0: {type(error).__name__}: {error}" in reason
     assert "missing: NVRTC (compiles CuPy's kernels), which pip install 'gpudeep[cuda12]' (or [cuda13]) installs" \
@@ -157,7 +158,7 @@ def test_missing_cuda_parts_match_what_is_installed():
     wheels = {"NVRTC (compiles CuPy's kernels)": "nvidia.cuda_nvrtc", "cuBLAS (matrix products)": "nvidia.cublas",
               "the CUDA runtime headers (included by CuPy's kernels)": "nvidia.cuda_runtime"}
     expected = [part for part, wheel in wheels.items() if not installed(wheel)]
-    assert backend_module.missing_cuda_parts() == expected
+    assert cuda.missing_cuda_parts() == expected
 
 
 def test_auto_with_zero_devices(monkeypatch, fresh_probe):
@@ -177,7 +178,7 @@ def test_explicit_cupy_without_gpu_says_why_and_how_to_fix(monkeypatch, fresh_pr
 @pytest.mark.skipif(not cupy_is_installed(), reason="cupy-cuda12x is not installed (CI installs it)")
 def test_real_cupy_without_gpu(fresh_probe, caplog):
     """With the real CuPy wheel and no usable GPU: auto falls back, cupy raises the documented error."""
-    probe = backend_module._probe_cupy(0)
+    probe = cuda.probe(0)
     if probe.cupy is not None:
         pytest.skip("a GPU is present: this test is for machines without one")
     with caplog.at_level(logging.INFO, logger="gpudeep"):
@@ -280,7 +281,7 @@ def test_a_gpu_backend_allocates_on_its_own_device_whatever_the_current_one_is()
     fake = types.SimpleNamespace(asarray=placed, zeros=placed, float32=np.float32, float64=np.float64,
                                  random=types.SimpleNamespace(default_rng=lambda seed: types.SimpleNamespace(
                                      random=placed)))
-    gpu1 = backend_module.Backend("cupy", fake, FakeGPU(1), "GPU 1", "test", _to_numpy=np.asarray)
+    gpu1 = cuda.CupyBackend("cupy", fake, FakeGPU(1), "GPU 1", "test")
     assert FakeGPU.current == 0
     assert gpu1.asarray([1.0]) == gpu1.zeros((2,), "float32") == gpu1.uniform(0)((2,), "float32") == 1
     with gpu1.on_device():

@@ -136,9 +136,9 @@ def test_every_rank_takes_the_backend_rank_0_chose(monkeypatch):
 
 
 def test_a_rank_that_cannot_use_its_gpu_ends_the_job_naming_itself(monkeypatch, capsys):
-    from gpudeep import backend as backend_module
+    from gpudeep import cuda
 
-    monkeypatch.setattr(backend_module, "_probe_cupy", lambda index: backend_module.CupyProbe(
+    monkeypatch.setattr(cuda, "probe", lambda index: cuda.CupyProbe(
         None, f"CuPy 14.2.0 is installed but sees 1 GPU(s), so there is no GPU {index}", True))
     with pytest.raises(SystemExit):
         rank_one("cupy").agree_on_backend(None)
@@ -161,11 +161,11 @@ def test_a_rank_given_another_backend_than_rank_0_ends_the_job(capsys):
 CHOOSE = """
 import json, logging, sys
 import cupy
-from gpudeep.backend import Backend
+from gpudeep.cuda import CupyBackend
 from gpudeep.distributed import mpi_is_cuda_aware, world
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 group = world()
-on_gpu = Backend("cupy", cupy, None, "GPU 0 (not touched: the choice needs no device)", "test", _to_numpy=None)
+on_gpu = CupyBackend("cupy", cupy, None, "GPU 0 (not touched: the choice needs no device)", "test")
 group.bind(on_gpu)
 print(json.dumps({"reduction": group.reduction, "cuda_aware": mpi_is_cuda_aware()}))
 """

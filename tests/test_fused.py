@@ -127,7 +127,7 @@ def _cuda_toolchain():
     from cupy._core import core
     from cupy_backends.cuda.libs import nvrtc
 
-    from gpudeep.backend import missing_cuda_parts
+    from gpudeep.cuda import missing_cuda_parts
 
     missing = [part for part in missing_cuda_parts() if not part.startswith("cuBLAS")]
     if missing:
@@ -157,6 +157,9 @@ def _device_arguments(cupy, spec, dtype):
 def _traced_kernel(cupy, function, arguments, monkeypatch):
     """The ElementwiseKernel that cupy.fuse makes of ``function`` for these arguments (without a GPU, only
     the launch fails: tracing and code generation need no driver)."""
+    from gpudeep.cuda import enable_fusion
+
+    enable_fusion(cupy)  # what a CupyBackend does when it is made
     monkeypatch.setattr(function, "kernel", None)
     if gpu_unavailable_reason():
         with pytest.raises(cupy.cuda.runtime.CUDARuntimeError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from gpudeep import DeepClassifier
-from gpudeep.backend import get_backend
+from gpudeep.backend import Backend, get_backend
 from gpudeep.datasets import load_dataset, split
 
 
@@ -43,12 +42,15 @@ def test_the_estimator_option_changes_nothing_on_the_cpu(numpy_backend):
 
 def recording_backend(calls):
     """The numpy backend with a TF32 switch that records what it is asked to do."""
-    def switch(enabled):
-        calls.append(("set", enabled))
-        return "user's"
+    class Recording(Backend):
+        def _set_tf32(self, enabled):
+            calls.append(("set", enabled))
+            return "user's"
 
-    return dataclasses.replace(get_backend("numpy"), _set_tf32=switch,
-                               _restore_tf32=lambda previous: calls.append(("restore", previous)))
+        def _restore_tf32(self, previous):
+            calls.append(("restore", previous))
+
+    return Recording("numpy", np, "cpu", "CPU", "test")
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
