@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-from gpudeep import benchmark, get_backend
+from gpudeep import get_backend
+from gpudeep.bench import steps as benchmark
 from gpudeep.distributed import data_parallel_step, world
 from gpudeep.network import init_parameters
 from gpudeep.optim import SGD

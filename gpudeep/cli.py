@@ -23,7 +23,7 @@ from .gradcheck import DEFAULT_TOLERANCE, check_architecture
 from .losses import LOSSES
 from .network import Architecture
 
-BENCH_PARTS = ("step", "fit", "train")  # what `gpudeep bench` times
+BENCH_PARTS = ("step", "fit", "train")  # what `gpudeep bench` times (gpudeep.bench.PARTS, without importing it)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -213,34 +213,13 @@ def _predict(args) -> int:
 
 
 def _bench(args) -> int:
-    from . import benchmark
-    from . import benchmark_jobs as jobs
+    from . import bench
 
     if args.crossover:
-        cpu, gpu = get_backend("numpy"), get_backend("cupy")  # raises, with the reason, without a GPU
-        rows = benchmark.crossover(cpu, gpu, repeats=args.repeats)
-        text = benchmark.crossover_markdown(rows, benchmark.environment(gpu))
+        text = bench.crossover_report(args.repeats)
     else:
-        backend = get_backend(args.backend)
-        libraries = [name for name in ("gpudeep", "pytorch", "scikit-learn") if name not in args.without]
-        parts = args.only or BENCH_PARTS
-        sections = ["\n".join(f"- {key}: {value}" for key, value in benchmark.environment(backend).items())]
-        if "step" in parts:
-            nets = benchmark.TINY if args.quick else benchmark.NETS
-            rows = benchmark.run(backend, nets, repeats=args.repeats, libraries=libraries)
-            tf32_peak = None
-            if backend.on_gpu:
-                with backend.allow_tf32():
-                    tf32_peak = benchmark.matmul_peak(backend)
-            sections.append("One training step:\n\n" + benchmark.markdown(rows, benchmark.matmul_peak(backend),
-                                                                            {}, tf32_peak))
-        if "fit" in parts:
-            job = jobs.TINY_FIT if args.quick else jobs.MNIST_FIT
-            sections.append("A whole fit:\n\n" + jobs.fit_markdown(jobs.fit_rows(backend, job, libraries=libraries)))
-        if "train" in parts:
-            job = jobs.TINY_TRAIN if args.quick else jobs.DIGITS_TRAIN
-            sections.append("The train command:\n\n" + jobs.train_markdown(job, jobs.train_rows(job, backend)))
-        text = "\n\n".join(sections)
+        text = bench.report(get_backend(args.backend), args.only or bench.PARTS, quick=args.quick,
+                            repeats=args.repeats, without=args.without)
     print(text)
     if args.output is not None:
         args.output.write_text(text + "\n")

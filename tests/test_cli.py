@@ -198,7 +198,7 @@ def test_bench_quick_runs_the_whole_suite_at_a_tiny_size(capsys, tmp_path):
 
 
 def test_fit_rows_report_the_ratios_and_the_overhead():
-    from gpudeep.benchmark_jobs import TINY_FIT, FitRow, fit_markdown
+    from gpudeep.bench.jobs import TINY_FIT, FitRow, fit_markdown
 
     assert TINY_FIT.steps == 2 * 16  # 2,000 rows in batches of 128
     rows = [FitRow(TINY_FIT, "gpudeep", 3.2, 1, 0.5, step_seconds=0.05), FitRow(TINY_FIT, "pytorch", 4.0, 1, 0.5),
@@ -218,7 +218,7 @@ def test_bench_crossover_needs_a_gpu(capsys):
 
 
 def test_tf32_rows_are_compared_with_pytorch_tf32_and_the_tf32_peak():
-    from gpudeep.benchmark import Row, markdown
+    from gpudeep.bench.steps import Row, markdown
 
     rows = [Row("wide", 8, library, seconds, 100e9) for library, seconds in
             (("gpudeep", 1.0), ("pytorch", 2.0), ("gpudeep tf32", 0.5), ("pytorch tf32", 0.25))]

@@ -1,4 +1,4 @@
-"""Benchmarks: one training step of gpudeep, PyTorch and scikit-learn on the same nets, in one run.
+"""One training step of gpudeep, PyTorch and scikit-learn on the same nets, in one run.
 
 A step is forward, cost, backward and a plain SGD update on one float32 batch, gpudeep's with
 the BLAS threads its training loop would choose (``gpudeep.threads``). Each library is warmed
@@ -11,7 +11,6 @@ measured in the same run. On a GPU, gpudeep and PyTorch are also timed with TF32
 from __future__ import annotations
 
 import contextlib
-import platform
 import statistics
 import time
 import tracemalloc
@@ -20,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import Backend
-from .gradcheck import random_problem
-from .network import Architecture, init_parameters
-from .optim import SGD
-from .training import train_step
+from ..backend import Backend
+from ..gradcheck import random_problem
+from ..network import Architecture, init_parameters
+from ..optim import SGD
+from ..training import train_step
 
 LEARNING_RATE = 0.01
 
@@ -256,48 +255,6 @@ def _torch_sync(on_gpu: bool, library: str) -> Callable[[], None]:
 
         return torch.cuda.synchronize
     return lambda: None
-
-
-def environment(backend: Backend) -> dict:
-    """What the numbers depend on: date, machine, library versions, thread counts."""
-    import sklearn
-
-    info = {
-        "date": time.strftime("%Y-%m-%d"),
-        "cpu": _cpu_name(),
-        "device": backend.description,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "blas threads": _blas_threads(),
-    }
-    try:
-        import torch
-
-        info["pytorch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
-    except ImportError:
-        info["pytorch"] = "not installed"
-    if backend.on_gpu:
-        info["cupy"] = backend.xp.__version__
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _blas_threads() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (threadpoolctl not installed)"
-    return ", ".join(f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info()) or "none"
 
 
 def markdown(rows: list[Row], peak: float, info: dict, tf32_peak: float | None = None) -> str:

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import threads
-from .backend import Backend
-from .benchmark import median_seconds
-from .network import Architecture, init_parameters
-from .optim import Adam
-from .training import train_step
+from .. import threads
+from ..backend import Backend
+from ..network import Architecture, init_parameters
+from ..optim import Adam
+from ..training import train_step
+from .steps import median_seconds
 
 WARMUP_ROWS = 2000
 
@@ -118,7 +118,7 @@ def fit_rows(backend: Backend, job: FitJob, *, libraries=("gpudeep", "pytorch", 
 def _gpudeep_fit(backend: Backend, job: FitJob, X, y, epochs: int) -> float:
     from sklearn.exceptions import ConvergenceWarning
 
-    from .estimators import DeepClassifier
+    from ..estimators import DeepClassifier
 
     model = DeepClassifier(hidden_layer_sizes=job.hidden, solver="adam", batch_size=job.batch_size,
                            learning_rate_init=job.learning_rate, max_iter=epochs, alpha=0.0, tol=0.0,

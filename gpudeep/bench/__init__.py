@@ -1,0 +1,44 @@
+"""The benchmark harness behind ``gpudeep bench``: outside the library's floors (no module of the library
+imports it), it times gpudeep against PyTorch and scikit-learn and writes Markdown tables.
+
+steps.py        one training step on the benchmark nets, the matrix-product peak, the CPU/GPU crossover
+jobs.py         the jobs users run whole: an MNIST-sized fit, the train command on a busy machine
+machine.py      what the numbers depend on (CPU, device, versions, threads)
+graph_probe.py  whether the installed CuPy can capture a training step in a CUDA graph (needs a GPU)
+"""
+
+from __future__ import annotations
+
+from ..backend import Backend, get_backend
+from . import jobs, steps
+from .machine import environment
+
+PARTS = ("step", "fit", "train")  # what ``gpudeep bench`` times
+LIBRARIES = ("gpudeep", "pytorch", "scikit-learn")
+
+
+def report(backend: Backend, parts=PARTS, *, quick: bool = False, repeats: int = 20, without=()) -> str:
+    """The Markdown report of ``parts`` on ``backend``: the machine, then a table per part; ``quick`` runs
+    tiny nets and jobs only (it proves the suite runs), ``without`` leaves libraries out."""
+    libraries = [name for name in LIBRARIES if name not in without]
+    sections = ["\n".join(f"- {key}: {value}" for key, value in environment(backend).items())]
+    if "step" in parts:
+        rows = steps.run(backend, steps.TINY if quick else steps.NETS, repeats=repeats, libraries=libraries)
+        tf32_peak = None
+        if backend.on_gpu:
+            with backend.allow_tf32():
+                tf32_peak = steps.matmul_peak(backend)
+        sections.append("One training step:\n\n" + steps.markdown(rows, steps.matmul_peak(backend), {}, tf32_peak))
+    if "fit" in parts:
+        job = jobs.TINY_FIT if quick else jobs.MNIST_FIT
+        sections.append("A whole fit:\n\n" + jobs.fit_markdown(jobs.fit_rows(backend, job, libraries=libraries)))
+    if "train" in parts:
+        job = jobs.TINY_TRAIN if quick else jobs.DIGITS_TRAIN
+        sections.append("The train command:\n\n" + jobs.train_markdown(job, jobs.train_rows(job, backend)))
+    return "\n\n".join(sections)
+
+
+def crossover_report(repeats: int) -> str:
+    """Where the GPU starts to beat the CPU, by width and batch (raises, with the reason, without a GPU)."""
+    cpu, gpu = get_backend("numpy"), get_backend("cupy")
+    return steps.crossover_markdown(steps.crossover(cpu, gpu, repeats=repeats), environment(gpu))
