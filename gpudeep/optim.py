@@ -36,7 +36,11 @@ class Optimizer:
         self.state: dict[str, list] = {}
 
     def step(self, xp, params, grads) -> None:
-        """One update of every parameter, in place; ``grads`` may be used as scratch space."""
+        """One update of every parameter in ``params``, in place.
+
+        ``grads`` (the same per-layer pairs of dW[l], db[l]) may be overwritten: plain SGD scales them in
+        place so that a step allocates nothing. Copy them first to look at them after the step.
+        """
         if not self.state:
             self.state = {slot: [[xp.zeros_like(W), xp.zeros_like(b)] for W, b in params] for slot in self.slots}
         self.t += 1
@@ -63,6 +67,7 @@ class SGD(Optimizer):
         self.slots = ("velocity",) if self.momentum else ()
 
     def step(self, xp, params, grads) -> None:
+        """As ``Optimizer.step``; without momentum each dW[l], db[l] in ``grads`` is left scaled by α."""
         if self.momentum:
             super().step(xp, params, grads)
             return

@@ -203,6 +203,7 @@ def train_step(xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2
     """One training step on a batch X ``(n[0], m)``, Y ``(n[L], m)``: forward, cost, backward, update.
 
     Returns (cost, A[L]): the cost with its L2 term as a 0-d device array, and the output before the update.
+    The gradients are the optimizer's to use up (see ``Optimizer.step``).
     """
     cache = forward(xp, arch, params, X, masks)
     cost = compute_cost(xp, arch, cache, Y)

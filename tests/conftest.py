@@ -63,6 +63,14 @@ def backend(request):
     return get_backend(name, device=device)
 
 
+@pytest.fixture(params=[param for param in BACKENDS if param.id != "numpy"])
+def compared_backend(request):
+    """Each backend but NumPy, for the tests that compare a backend's results with NumPy's (NumPy against
+    itself would prove nothing)."""
+    name, device = request.param
+    return get_backend(name, device=device)
+
+
 @pytest.fixture
 def numpy_backend():
     return get_backend("numpy")

@@ -83,11 +83,11 @@ def test_float32_is_the_default(backend):
     assert params[0][0].dtype == backend.xp.float32
 
 
-def test_same_seed_same_weights_on_every_backend(backend, numpy_backend):
+def test_same_seed_same_weights_on_every_backend(compared_backend, numpy_backend):
     arch = Architecture.build([6, 5, 1])
     for init in ("he", "xavier", "uniform_0_1"):
         expected = host(numpy_backend, init_parameters(arch, numpy_backend, init=init, rng=7))
-        got = host(backend, init_parameters(arch, backend, init=init, rng=7))
+        got = host(compared_backend, init_parameters(arch, compared_backend, init=init, rng=7))
         for (We, be), (Wg, bg) in zip(expected, got):
             np.testing.assert_array_equal(Wg, We)
             np.testing.assert_array_equal(bg, be)
@@ -116,12 +116,12 @@ def test_initializer_scales(numpy_backend, init, std):
     "hidden, loss",
     [("relu", "categorical_cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("tanh", "mean_squared_error")],
 )
-def test_every_step_agrees_with_numpy(backend, numpy_backend, hidden, loss):
+def test_every_step_agrees_with_numpy(compared_backend, numpy_backend, hidden, loss):
     """forward, cost, backward and update on this backend equal NumPy's within float32 tolerance."""
     arch = Architecture.build([6, 8, 5, 3], hidden=hidden, loss=loss)
     X, Y = random_problem(arch, 16, rng=4)
     results = {}
-    for name, chosen in (("numpy", numpy_backend), ("here", backend)):
+    for name, chosen in (("numpy", numpy_backend), ("here", compared_backend)):
         xp = chosen.xp
         params = init_parameters(arch, chosen, rng=4)
         Xd, Yd = chosen.asarray(X, "float32"), chosen.asarray(Y, "float32")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -77,28 +75,24 @@ def run_steps(optimizer, gradients, start=1.0):
     return W[0, 0]
 
 
-def test_momentum_and_nesterov_follow_their_formulas():
-    grads, lr, mu = [1.0, -2.0, 0.5], 0.1, 0.9
-    v, w, w_nesterov = 0.0, 1.0, 1.0
-    for g in grads:
-        v = mu * v - lr * g
-        w += v
-        w_nesterov += mu * v - lr * g
-    assert run_steps(SGD(lr, momentum=mu), grads) == pytest.approx(w, abs=1e-15)
-    assert run_steps(SGD(lr, momentum=mu, nesterov=True), grads) == pytest.approx(w_nesterov, abs=1e-15)
+def test_momentum_and_nesterov_two_hand_worked_steps():
+    # α = 0.1, μ = 0.9, w = 1, gradients 1 then -2.
+    # Momentum: v = -0.1·1 = -0.1, w = 0.9; v = 0.9·(-0.1) - 0.1·(-2) = 0.11, w = 1.01.
+    # Nesterov: the same v; w += μ·v - α·g: 1 - 0.09 - 0.1 = 0.81, then 0.81 + 0.099 + 0.2 = 1.109.
+    assert run_steps(SGD(0.1, momentum=0.9), [1.0, -2.0]) == pytest.approx(1.01, abs=1e-15)
+    assert run_steps(SGD(0.1, momentum=0.9, nesterov=True), [1.0, -2.0]) == pytest.approx(1.109, abs=1e-15)
 
 
-def test_adam_and_rmsprop_follow_their_formulas():
-    grads, lr = [1.0, -2.0, 0.5], 0.1
-    m = v = s = 0.0
-    w_adam = w_rms = 1.0
-    for t, g in enumerate(grads, start=1):
-        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
-        w_adam -= lr * (m / (1 - 0.9**t)) / (math.sqrt(v / (1 - 0.999**t)) + 1e-8)
-        s = 0.9 * s + 0.1 * g * g
-        w_rms -= lr * g / (math.sqrt(s) + 1e-8)
-    assert run_steps(Adam(lr), grads) == pytest.approx(w_adam, abs=1e-12)
-    assert run_steps(RMSProp(lr), grads) == pytest.approx(w_rms, abs=1e-12)
+def test_adam_and_rmsprop_two_hand_worked_steps():
+    # Adam, α = 0.1, β1 = 0.9, β2 = 0.999, ε = 1e-8, w = 1, gradients 1 then -2.
+    # t = 1: m = 0.1, v = 0.001; m̂ = 0.1/0.1 = 1, v̂ = 0.001/0.001 = 1; w = 1 - 0.1·1/(1 + 1e-8) = 0.900000001.
+    # t = 2: m = 0.09 - 0.2 = -0.11, v = 0.000999 + 0.004 = 0.004999; m̂ = -0.11/0.19 = -0.578947368...,
+    #        v̂ = 0.004999/0.001999 = 2.500750375..., √v̂ = 1.581376101...;
+    #        w = 0.900000001 + 0.1·0.578947368.../1.581376101... = 0.900000001 + 0.036610352... = 0.936610353...
+    assert run_steps(Adam(0.1), [1.0, -2.0]) == pytest.approx(0.9366103534720749, abs=1e-12)
+    # RMSProp, α = 0.1, ρ = 0.9, ε = 1e-8: s = 0.1, w = 1 - 0.1/√0.1 = 0.683772243...;
+    # s = 0.09 + 0.4 = 0.49, w = 0.683772243... + 0.2/0.7 = 0.969486525...
+    assert run_steps(RMSProp(0.1), [1.0, -2.0]) == pytest.approx(0.9694865256158148, abs=1e-12)
 
 
 def test_adam_first_step_moves_each_weight_by_the_learning_rate():
@@ -148,3 +142,14 @@ def test_dropout_masks(backend):
         assert values.dtype == np.float32
         assert set(np.unique(values)) <= {0.0, np.float32(1 / 0.75)}
         assert values.mean() == pytest.approx(1.0, abs=0.02)  # inverted dropout keeps the expectation
+
+
+@pytest.mark.parametrize(("make", "left"), [
+    (lambda: SGD(0.5), 0.5),  # documented: plain SGD scales the gradients in place, α·dW
+    (lambda: SGD(0.5, momentum=0.9), 1.0), (lambda: RMSProp(0.5), 1.0), (lambda: Adam(0.5), 1.0),
+])
+def test_what_a_step_leaves_in_the_gradients_is_what_the_docs_say(make, left):
+    W, b, dW, db = np.ones((2, 3)), np.ones((2, 1)), np.full((2, 3), 2.0), np.full((2, 1), 2.0)
+    make().step(np, [(W, b)], [(dW, db)])
+    np.testing.assert_array_equal(dW, 2.0 * left)
+    np.testing.assert_array_equal(db, 2.0 * left)

@@ -41,10 +41,10 @@ def test_loss_decreases_and_history_is_kept(backend):
     assert state.epoch == 15 and state.step == 15 * 6
 
 
-def test_same_run_on_every_backend(backend, numpy_backend):
+def test_same_run_on_every_backend(compared_backend, numpy_backend):
     """Same seed, same batches, same math: the loss curves agree with NumPy's within float32 tolerance."""
     curves = []
-    for chosen in (numpy_backend, backend):
+    for chosen in (numpy_backend, compared_backend):
         state, X, Y = setup(chosen, optimizer=SGD(0.1, momentum=0.9))
         curves.append(train(chosen, state, X, Y, epochs=5, batch_size=32, l2=0.01).loss)
     np.testing.assert_allclose(curves[1], curves[0], rtol=1e-4)
