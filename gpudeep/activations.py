@@ -120,6 +120,9 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
+HIDDEN = tuple(name for name, entry in ACTIVATIONS.items() if entry.hidden_ok)  # those a hidden layer may use
+
+
 def get_activation(name: str) -> Activation:
     """The registry entry for ``name``; ``ValueError`` listing the valid names otherwise."""
     try:

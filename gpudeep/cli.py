@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import tutorial
-from .activations import ACTIVATIONS
+from .activations import HIDDEN
 from .backend import BACKEND_NAMES, describe, get_backend
 from .datasets import NAMES, load_dataset, read_csv, split
 from .estimators import rules
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("gradcheck", help="check backward() against numerical gradients (float64)")
     check.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     check.add_argument("--layers", type=_layer_sizes, default=[4, 5, 5, 3], help="n[0],...,n[L] (default 4,5,5,3)")
-    check.add_argument("--hidden", choices=[n for n, g in ACTIVATIONS.items() if g.hidden_ok], default="relu")
+    check.add_argument("--hidden", choices=HIDDEN, default="relu")
     check.add_argument("--loss", choices=list(LOSSES), default="categorical_cross_entropy")
     check.add_argument("--samples", type=int, default=5)
     check.add_argument("--seed", type=int, default=0)

@@ -17,7 +17,7 @@ from gpudeep.gradcheck import (
 from gpudeep.losses import LOSSES
 from gpudeep.network import Architecture, init_parameters
 
-HIDDEN = [name for name, g in ACTIVATIONS.items() if g.hidden_ok]
+HIDDEN = list(activations.HIDDEN)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 4])

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import threads
-from ..activations import ACTIVATIONS
+from ..activations import HIDDEN
 from ..backend import DTYPES
 from ..optim import OPTIMIZERS, SCHEDULES
 
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's names for the same activations
-HIDDEN_ACTIVATIONS = (*(name for name, g in ACTIVATIONS.items() if g.hidden_ok), *ACTIVATION_ALIASES)
+HIDDEN_ACTIVATIONS = (*HIDDEN, *ACTIVATION_ALIASES)
 
 
 def number(value) -> bool:
