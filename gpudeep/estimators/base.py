@@ -114,15 +114,7 @@ class _DeepNetwork(BaseEstimator):
     def _fit(self, X, y, *, incremental: bool, classes=None, resume_from=None):
         self._check_hyperparameters()
         continuing = (incremental or self.warm_start) and hasattr(self, "state_")
-        with explained():
-            X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32),
-                                 multi_output=self._multi_output, y_numeric=not self._is_classifier)
-        Y = self._encode_targets(y, first_fit=not continuing, classes=classes)
-        if not continuing:
-            self._fit_input_scaling(X)
-        X = self._scale(X)
-        check_range("X", X, self.dtype)
-        check_range("y", Y, self.dtype)
+        X, Y, y = self._host_data(X, y, continuing=continuing, classes=classes)
         group = world() if self.distributed else None
         seed = seed_of(self.random_state) if group is None else group.broadcast_seed(seed_of(self.random_state))
         validation_host = None
@@ -152,12 +144,7 @@ class _DeepNetwork(BaseEstimator):
                 validation = tuple(device_rows(backend, a, self.dtype) for a in validation_host)
 
         root = group is None or group.is_root  # only rank 0 reports and writes files
-        stopper = None if incremental else EarlyStopping(
-            monitor="val_score" if validation else "loss", patience=self.n_iter_no_change,
-            min_delta=self.tol, restore_best_weights=validation is not None,
-        )
-        if stopper is not None:
-            stopper.resume(state.history)
+        stopper = None if incremental else self._early_stopping(state, has_validation=validation is not None)
         writer = CheckpointWriter(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
@@ -180,6 +167,26 @@ class _DeepNetwork(BaseEstimator):
                 ConvergenceWarning, stacklevel=3,
             )
         return self
+
+    def _host_data(self, X, y, *, continuing: bool, classes):
+        """(X, Y, y) on the host, checked: X scaled (its scaling learnt on a first fit), Y encoded for the network."""
+        with explained():
+            X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32),
+                                 multi_output=self._multi_output, y_numeric=not self._is_classifier)
+        Y = self._encode_targets(y, first_fit=not continuing, classes=classes)
+        if not continuing:
+            self._fit_input_scaling(X)
+        X = self._scale(X)
+        check_range("X", X, self.dtype)
+        check_range("y", Y, self.dtype)
+        return X, Y, y
+
+    def _early_stopping(self, state: TrainingState, *, has_validation: bool) -> EarlyStopping:
+        """Stop on the validation score when there is validation data, else on the loss; resumed from ``state``."""
+        stopper = EarlyStopping(monitor="val_score" if has_validation else "loss", patience=self.n_iter_no_change,
+                                min_delta=self.tol, restore_best_weights=has_validation)
+        stopper.resume(state.history)
+        return stopper
 
     def _record(self, history, group, *, has_validation: bool) -> None:
         """The fitted attributes scikit-learn users look for, from the run's history."""
