@@ -29,6 +29,9 @@ FORMAT_VERSION = 1
 METADATA = "metadata"
 MAX_METADATA_BYTES = 1 << 20
 MAX_ARRAY_ELEMENTS = 1 << 28  # 256 Mi elements (1 GiB of float32): far above any model here
+MAX_LABEL_CHARACTERS = 1024  # the longest class label a file may hold
+MAX_BYTES_VARIABLE = "GPUDEEP_MAX_MODEL_BYTES"
+DEFAULT_MAX_BYTES = 1 << 30  # what a file may decompress to in all, unless the variable or max_bytes says otherwise
 
 SEAL_PREFIX = b"gpudeep-sha256:"
 SEAL_LENGTH = len(SEAL_PREFIX) + 64
@@ -118,27 +121,64 @@ def _sync_folder(folder: Path) -> None:
 # -- reading --------------------------------------------------------------------------------
 
 
-def read(path, schema: Schema) -> tuple[dict, dict[str, np.ndarray]]:
+def max_bytes() -> int:
+    """The most a file may decompress to, in bytes: ``GPUDEEP_MAX_MODEL_BYTES`` when set, else 1 GiB."""
+    text = os.environ.get(MAX_BYTES_VARIABLE)
+    if text is None:
+        return DEFAULT_MAX_BYTES
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"{MAX_BYTES_VARIABLE} must be a positive number of bytes, got {text!r}")
+    return int(text)
+
+
+def sha256(path) -> str:
+    """The SHA-256 of the whole file, as hex: what to pin when you load a file someone else gave you."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read(path, schema: Schema, *, limit: int | None = None, expected_sha256: str | None = None
+         ) -> tuple[dict, dict[str, np.ndarray]]:
     """(metadata, arrays) of a sealed archive, validated against ``schema``; ``ModelFormatError`` for anything
-    wrong (``FileNotFoundError`` when there is no file)."""
+    wrong (``FileNotFoundError`` when there is no file).
+
+    limit: the most the arrays may decompress to in all, in bytes (None: ``max_bytes()``); checked against
+    the zip directory before any member is read. expected_sha256: the whole file's digest, as hex, when the
+    caller pins what it loads; the seal only proves the file is whole, not who wrote it.
+    """
     try:
-        return _read(Path(path), schema)
+        return _read(Path(path), schema, max_bytes() if limit is None else limit, expected_sha256)
     except (ModelFormatError, FileNotFoundError):
         raise
     except Exception as error:  # a damaged archive can fail in many ways; all of them mean the same
         raise ModelFormatError(f"{path}: not a readable gpudeep model file ({type(error).__name__}: {error})") from None
 
 
-def _read(path: Path, schema: Schema) -> tuple[dict, dict[str, np.ndarray]]:
+def _read(path: Path, schema: Schema, limit: int, expected_sha256: str | None) -> tuple[dict, dict[str, np.ndarray]]:
     def fail(reason: str):
         raise ModelFormatError(f"{path}: {reason}")
 
+    if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+        fail("not a regular file (a folder, a FIFO or a device), which gpudeep does not read as a model")
     with path.open("rb") as file:
         if file.read(4) != b"PK\x03\x04":
             fail("not a gpudeep model file (it is not a .npz archive)")
+    if expected_sha256 is not None and sha256(path) != expected_sha256.strip().lower():
+        fail(f"its SHA-256 is {sha256(path)}, not the {expected_sha256.strip().lower()} it was pinned to")
     _check_seal(path, fail)
     with zipfile.ZipFile(path) as archive:
-        members = {name.removesuffix(".npy"): name for name in archive.namelist()}
+        names = [info.filename.removesuffix(".npy") for info in archive.infolist()]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            fail(f"entries {duplicated} appear more than once")
+        declared = sum(info.file_size for info in archive.infolist())
+        if declared > limit:
+            fail(f"its entries decompress to {declared} bytes, over the limit of {limit} (a bigger model? raise "
+                 f"{MAX_BYTES_VARIABLE}, or pass the limit to load)")
+        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
         if METADATA not in members:
             fail("no metadata entry: not a gpudeep model file")
         encoded = _read_array(archive, members[METADATA], expected_shape=None, expected_dtype=np.dtype(np.uint8),
@@ -159,12 +199,15 @@ def _read(path: Path, schema: Schema) -> tuple[dict, dict[str, np.ndarray]]:
     return metadata, arrays
 
 
-def _read_array(archive, member: str, expected_shape, expected_dtype, fail, limit: int = MAX_ARRAY_ELEMENTS):
-    """Read one ``.npy`` member after checking its header: no objects, the expected dtype and shape.
+def _read_array(archive, info: zipfile.ZipInfo, expected_shape, expected_dtype, fail,
+                limit: int = MAX_ARRAY_ELEMENTS):
+    """Read one ``.npy`` member after checking its header: no objects, the expected dtype and shape, and as
+    many data bytes as the zip directory declares; the data is read straight into the array.
 
     expected_shape None: any 1-D shape. expected_dtype LABELS: any bool, number or string dtype.
     """
-    with archive.open(member) as file:
+    member = info.filename
+    with archive.open(info) as file:
         version = np.lib.format.read_magic(file)
         read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
         if version not in read_header:
@@ -175,6 +218,9 @@ def _read_array(archive, member: str, expected_shape, expected_dtype, fail, limi
         if expected_dtype is LABELS:
             if dtype.kind not in "biufU":
                 fail(f"entry {member!r} has dtype {dtype}; labels must be booleans, numbers or strings")
+            if dtype.kind == "U" and dtype.itemsize > 4 * MAX_LABEL_CHARACTERS:
+                fail(f"entry {member!r} holds labels of up to {dtype.itemsize // 4} characters; "
+                     f"gpudeep labels have at most {MAX_LABEL_CHARACTERS}")
         elif dtype != expected_dtype:
             fail(f"entry {member!r} has dtype {dtype}, expected {expected_dtype}")
         if (expected_shape is None and len(shape) != 1) or (
@@ -184,11 +230,13 @@ def _read_array(archive, member: str, expected_shape, expected_dtype, fail, limi
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
         if len(shape) > 2 or count > limit:
             fail(f"entry {member!r} declares shape {tuple(shape)}, larger than any gpudeep model")
-        data = file.read(count * dtype.itemsize + 1)
-        if len(data) != count * dtype.itemsize:
-            fail(f"entry {member!r} holds {len(data)} bytes of data, its header declares {count * dtype.itemsize}")
-        array = np.frombuffer(data, dtype=dtype)
-        return array.reshape(shape, order="F" if fortran_order else "C").copy()
+        size = count * dtype.itemsize
+        if info.file_size - file.tell() != size:
+            fail(f"entry {member!r} holds {info.file_size - file.tell()} bytes of data, its header declares {size}")
+        array = np.empty(count, dtype=dtype)
+        if file.readinto(array.view(np.uint8)) != size or file.read(1):
+            fail(f"entry {member!r} does not hold the {size} bytes of data its header declares")
+        return array.reshape(shape, order="F" if fortran_order else "C")
 
 
 def _parse_metadata(encoded: np.ndarray, fail) -> dict:

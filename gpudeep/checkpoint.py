@@ -8,6 +8,7 @@ history, so that training resumed from it continues exactly as if it had not sto
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -66,8 +67,30 @@ def training_state(backend: Backend, state: TrainingState) -> tuple[dict, dict[s
 
 
 def training_state_shapes(metadata: dict, layer_sizes, dtype: str, fail: Callable[[str], None]) -> dict[str, tuple]:
-    """{name: (shape, dtype)} of the optimizer state a checkpoint's ``metadata`` declares."""
-    slots = metadata.get("optimizer", {}).get("slots", [])
+    """Check a checkpoint's training-state ``metadata`` field by field; {name: (shape, dtype)} of the
+    optimizer state it declares."""
+    def whole(value, low=0) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    optimizer = metadata.get("optimizer")
+    if not (whole(metadata.get("epoch")) and whole(metadata.get("step")) and isinstance(optimizer, dict)):
+        fail("checkpoint epoch and step must be counts and optimizer an object")
+    if not (isinstance(optimizer.get("name"), str) and whole(optimizer.get("t"))):
+        fail("checkpoint optimizer must have a name and a step count t")
+    rate = optimizer.get("learning_rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+        fail(f"checkpoint learning_rate must be a positive number, got {rate!r}")
+    try:
+        np.random.default_rng().bit_generator.state = metadata.get("rng")
+    except (TypeError, ValueError, KeyError) as error:
+        fail(f"checkpoint rng is not a generator state ({type(error).__name__}: {error})")
+    history = metadata.get("history")
+    known = History().as_dict()
+    if not isinstance(history, dict) or set(history) - set(known) or not all(
+            isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            for values in history.values()):
+        fail(f"checkpoint history must map {sorted(known)} to lists of numbers")
+    slots = optimizer.get("slots", [])
     if not isinstance(slots, list) or not all(isinstance(s, str) and s.isidentifier() for s in slots):
         fail(f"checkpoint optimizer slots must be names, got {slots!r}")
     shapes = {}
@@ -78,13 +101,18 @@ def training_state_shapes(metadata: dict, layer_sizes, dtype: str, fail: Callabl
 
 def restore(backend: Backend, state: TrainingState, metadata: dict, arrays: dict[str, np.ndarray], dtype: str,
             fail: Callable[[str], None]) -> None:
-    """Put a checkpoint's parameters and training state into ``state`` (of the same architecture), in place."""
-    for (W, b), (W_saved, b_saved) in zip(state.params, device_parameters(backend, arrays, state.arch.L, dtype)):
-        W[...] = W_saved
-        b[...] = b_saved
+    """Put a checkpoint's parameters and training state into ``state`` (of the same architecture), in place;
+    everything is checked before anything in ``state`` changes."""
     optimizer = state.optimizer
     if metadata["optimizer"]["name"] != optimizer.name:
         fail(f"checkpoint of optimizer {metadata['optimizer']['name']!r}, not {optimizer.name!r}")
+    saved_slots = set(metadata["optimizer"]["slots"])
+    if saved_slots and saved_slots != set(optimizer.slots):  # none saved: the optimizer had not stepped yet
+        fail(f"checkpoint optimizer state {sorted(metadata['optimizer']['slots'])} does not match "
+             f"{optimizer.name}'s {sorted(optimizer.slots)}")
+    for (W, b), (W_saved, b_saved) in zip(state.params, device_parameters(backend, arrays, state.arch.L, dtype)):
+        W[...] = W_saved
+        b[...] = b_saved
     optimizer.t = metadata["optimizer"]["t"]
     optimizer.learning_rate = metadata["optimizer"]["learning_rate"]
     optimizer.state = {slot: device_parameters(backend, arrays, state.arch.L, dtype, slot)

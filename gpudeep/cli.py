@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="score a saved model on a data set's held-out split")
     evaluate.add_argument("model", type=Path)
+    _digest_argument(evaluate)
     _data_arguments(evaluate)
     evaluate.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     _threads_argument(evaluate)
@@ -104,12 +105,18 @@ def _parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="predict for the rows of a CSV file (header row of feature names)")
     predict.add_argument("model", type=Path)
+    _digest_argument(predict)
     predict.add_argument("input", type=Path)
     predict.add_argument("--label", default=None, help="a label column in the CSV to leave out")
     predict.add_argument("--output", type=Path, default=None, help="write the predictions here instead of stdout")
     predict.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     _threads_argument(predict)
     return parser
+
+
+def _digest_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sha256", default=None, metavar="HEX",
+                        help="refuse the model file unless its SHA-256 is this (as printed by gpudeep train)")
 
 
 def _threads_argument(parser: argparse.ArgumentParser) -> None:
@@ -170,11 +177,13 @@ def _train(args) -> int:
     metric = "accuracy" if task == "classification" else "r2"
     name = Path(args.dataset).stem
     out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
-    save(model, out / "model.npz")
+    from .archive import sha256
+
+    digest = sha256(save(model, out / "model.npz"))
     metrics = {
         "dataset": args.dataset, "task": task, metric: score, "n_train": len(y_train), "n_test": len(y_test),
         "epochs": model.n_iter_, "train_seconds": round(seconds, 3), "backend": model.backend_.name,
-        "device": model.backend_.description, "loss_curve": model.loss_curve_,
+        "device": model.backend_.description, "model_sha256": digest, "loss_curve": model.loss_curve_,
         f"train_{metric}_curve": model.state_.history.score,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
@@ -182,14 +191,14 @@ def _train(args) -> int:
     _plot_loss(model.loss_curve_, f"{name}: training loss", out / "loss.png")
     print(f"{name}: held-out {metric} {score:.4f} on {len(y_test)} samples "
           f"({model.n_iter_} epochs, {seconds:.1f} s, {model.backend_.name})")
-    print(f"wrote {out}/model.npz, metrics.json, loss.png")
+    print(f"wrote {out}/model.npz (SHA-256 {digest}), metrics.json, loss.png")
     return 0
 
 
 def _evaluate(args) -> int:
     from .estimators import DeepClassifier, load
 
-    model = load(args.model, backend=args.backend).set_params(n_jobs=args.n_jobs)
+    model = load(args.model, backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
     X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
     _, X_test, _, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
     metric = "accuracy" if isinstance(model, DeepClassifier) else "r2"
@@ -200,7 +209,7 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     from .estimators import load
 
-    model = load(args.model, backend=args.backend).set_params(n_jobs=args.n_jobs)
+    model = load(args.model, backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
     X, _ = read_csv(args.input, label=args.label, has_label=args.label is not None)
     predictions = model.predict(X)
     lines = ["prediction", *(str(p) for p in predictions)]

@@ -125,9 +125,12 @@ def test_evaluate_and_predict_a_saved_model(digits_run, tmp_path):
     from gpudeep.datasets import load_dataset
 
     _, out = digits_run
-    accuracy = json.loads((out / "metrics.json").read_text())["accuracy"]
-    result = run("evaluate", str(out / "model.npz"), "--dataset", "digits")
+    metrics = json.loads((out / "metrics.json").read_text())
+    accuracy, digest = metrics["accuracy"], metrics["model_sha256"]
+    result = run("evaluate", str(out / "model.npz"), "--dataset", "digits", "--sha256", digest)
     assert result.returncode == 0 and f"held-out accuracy {accuracy:.4f}" in result.stdout
+    result = run("evaluate", str(out / "model.npz"), "--dataset", "digits", "--sha256", "0" * 64)
+    assert result.returncode == 2 and f"its SHA-256 is {digest}, not the {'0' * 64} it was pinned to" in result.stderr
 
     X, y, _ = load_dataset("digits")
     table = tmp_path / "rows.csv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import os
@@ -293,11 +294,188 @@ def test_a_huge_declared_array_is_rejected_before_allocation(tmp_path, layer_siz
     assert peak < 2**20  # the 1.2 GB the header asks for were never allocated
 
 
+def resealed(path: Path, source: Path, change) -> Path:
+    """A sealed file holding ``source``'s metadata and arrays after ``change(metadata, arrays)``: what anyone can
+    make, since the seal proves a file whole, not who wrote it."""
+    metadata, arrays = model_files.read(source)
+    change(metadata, arrays)
+    for key in ("format", "format_version", "gpudeep_version"):
+        metadata.pop(key)
+    return sealed_archive.write(path, metadata, arrays)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    model = DeepClassifier(hidden_layer_sizes=(3,), max_iter=1, random_state=0, backend="numpy", solver="sgd")
+    model.fit(X_GOOD, Y_CLASSES)
+    return save(model, tmp_path_factory.mktemp("model") / "model.npz")
+
+
+def test_a_model_file_cannot_choose_where_fit_writes(tmp_path, saved_model):
+    """A file that names a checkpoint path (and asks for warm starts) loads with neither: fine-tuning it
+    writes nothing the file chose."""
+    target = tmp_path / "chosen-by-the-file.npz"
+    hostile = resealed(tmp_path / "hostile.npz", saved_model, lambda metadata, arrays: metadata["params"].update(
+        checkpoint_path=str(target), warm_start=True, n_jobs=64, verbose=3, distributed=True, backend="cupy"))
+    model = load(hostile)
+    params = model.get_params()
+    assert params["checkpoint_path"] is None and params["n_jobs"] is None and not params["distributed"]
+    assert params["backend"].name == "numpy" and params["warm_start"] is True  # a hyperparameter may come back
+    model.fit(X_GOOD, Y_CLASSES)
+    assert not target.exists()
+
+
+# (id, change to a valid file's metadata and arrays, the error it must give)
+HOSTILE_FILES = [
+    ("setting-of-the-wrong-type", lambda m, a: m["params"].update(momentum="abc"), "momentum must be in"),
+    ("setting-out-of-range", lambda m, a: m["params"].update(learning_rate_init=-1.0), "learning_rate_init must be"),
+    ("random-state-of-the-wrong-kind", lambda m, a: m["params"].update(random_state="os.system"), "random_state must"),
+    ("dtype-disagreeing-with-arrays", lambda m, a: m["params"].update(dtype="float64"), "disagrees with the arrays"),
+    ("hidden-sizes-disagreeing", lambda m, a: m["params"].update(hidden_layer_sizes=[7]), "disagree with the layers"),
+    ("duplicate-classes", lambda m, a: a.update(classes=np.array([0, 0, 2])), "classes must be distinct and sorted"),
+    ("unsorted-classes", lambda m, a: a.update(classes=np.array([2, 1, 0])), "classes must be distinct and sorted"),
+    ("negative-input-scale", lambda m, a: (m.update(has_input_scaling=True), a.update(
+        input_mean=np.zeros(4), input_scale=-np.ones(4))), "input_scale must be positive"),
+    ("too-many-layers", lambda m, a: m.update(layer_sizes=[4] * 2000), "declares 1999 layers"),
+    ("long-string-labels", lambda m, a: a.update(classes=np.array(["a", "b", "c" * 2000])), "at most 1024"),
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE_FILES, ids=[c[0] for c in HOSTILE_FILES])
+def test_a_file_that_lies_is_refused_with_the_reason(tmp_path, saved_model, case):
+    _, change, message = case
+    with pytest.raises(ModelFormatError, match=re.escape(message)):
+        load(resealed(tmp_path / "lying.npz", saved_model, change))
+
+
+def zip_of(members: dict[str, bytes], compression=zipfile.ZIP_STORED) -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=compression) as zipped:
+        for name, data in members.items():
+            zipped.writestr(name, data)
+    return sealed_archive.seal(archive.getvalue())
+
+
+def npy(array) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def test_duplicate_entries_are_refused(tmp_path, saved_model):
+    with zipfile.ZipFile(saved_model) as zipped:
+        members = {info.filename: zipped.read(info) for info in zipped.infolist()}
+    for duplicate in ("W1.npy", "W1"):
+        path = tmp_path / "twice.npz"
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped, pytest.warns(UserWarning, match="Duplicate name") if \
+                duplicate == "W1.npy" else contextlib.nullcontext():
+            for name, data in members.items():
+                zipped.writestr(name, data)
+            zipped.writestr(duplicate, members["W1.npy"])
+        path.write_bytes(sealed_archive.seal(archive.getvalue()))
+        with pytest.raises(ModelFormatError, match=r"entries \['W1'\] appear more than once"):
+            load(path)
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """16 MB of deflated zeros in a file of 16 KB, against a limit of 8 MB (the variable and the argument):
+    refused from the zip directory alone, without allocating the array."""
+    metadata = {"format": "gpudeep-model", "format_version": 1, "estimator": "DeepRegressor",
+                "layer_sizes": [2000, 2000, 1], "activations": ["relu", "identity"], "loss": "mean_squared_error",
+                "dtype": "float32", "params": {"hidden_layer_sizes": [2000]}, "has_classes": False,
+                "has_input_scaling": False}
+    members = {"metadata.npy": npy(np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)),
+               "W1.npy": npy(np.zeros((2000, 2000), np.float32)), "b1.npy": npy(np.zeros((2000, 1), np.float32)),
+               "W2.npy": npy(np.zeros((1, 2000), np.float32)), "b2.npy": npy(np.zeros((1, 1), np.float32))}
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(zip_of(members, zipfile.ZIP_DEFLATED))
+    assert path.stat().st_size < 40_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFormatError, match=r"decompress to 16\d{6} bytes, over the limit of 8000000"):
+            load(path, max_bytes=8_000_000)
+        monkeypatch.setenv("GPUDEEP_MAX_MODEL_BYTES", "8000000")
+        with pytest.raises(ModelFormatError, match="GPUDEEP_MAX_MODEL_BYTES"):
+            load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    monkeypatch.delenv("GPUDEEP_MAX_MODEL_BYTES")
+    assert load(path).predict(np.zeros((1, 2000))).shape == (1,)  # within the default 1 GiB it loads
+
+
+def test_a_pinned_digest_must_match(tmp_path, saved_model):
+    digest = sealed_archive.sha256(saved_model)
+    assert load(saved_model, sha256=digest.upper()).classes_.tolist() == [0, 1, 2]
+    tampered = resealed(tmp_path / "tampered.npz", saved_model, lambda m, a: a["W1"].__imul__(-1))
+    with pytest.raises(ModelFormatError, match=f"its SHA-256 is [0-9a-f]{{64}}, not the {digest} it was pinned to"):
+        load(tampered, sha256=digest)
+
+
+@pytest.fixture(scope="module")
+def saved_checkpoint(tmp_path_factory):
+    model = DeepClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0, backend="numpy")
+    path = tmp_path_factory.mktemp("checkpoint") / "checkpoint.npz"
+    model.set_params(checkpoint_path=path).fit(X_GOOD, Y_CLASSES)
+    return path
+
+
+# (id, change to a valid checkpoint's training state, the error it must give)
+HOSTILE_CHECKPOINTS = [
+    ("epoch-not-a-count", lambda c: c.update(epoch="2"), "epoch and step must be counts"),
+    ("step-negative", lambda c: c.update(step=-1), "epoch and step must be counts"),
+    ("optimizer-not-an-object", lambda c: c.update(optimizer=[]), "optimizer an object"),
+    ("optimizer-without-t", lambda c: c["optimizer"].pop("t"), "a name and a step count t"),
+    ("learning-rate-zero", lambda c: c["optimizer"].update(learning_rate=0), "learning_rate must be a positive"),
+    ("rng-not-a-state", lambda c: c.update(rng={"bit_generator": "MT19937x"}), "rng is not a generator state"),
+    ("history-of-strings", lambda c: c.update(history={"loss": ["1.0"]}), "history must map"),
+    ("slots-not-names", lambda c: c["optimizer"].update(slots=["first moment"]), "slots must be names"),
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE_CHECKPOINTS, ids=[c[0] for c in HOSTILE_CHECKPOINTS])
+def test_a_checkpoint_that_lies_is_refused_before_the_model_changes(tmp_path, saved_checkpoint, case):
+    _, change, message = case
+    path = resealed(tmp_path / "lying.npz", saved_checkpoint, lambda metadata, arrays: change(metadata["checkpoint"]))
+    model = DeepClassifier(hidden_layer_sizes=(3,), max_iter=3, random_state=0, backend="numpy")
+    with pytest.raises(ModelFormatError, match=re.escape(message)):
+        model.fit(X_GOOD, Y_CLASSES, resume_from=path)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"solver": "sgd"}, "checkpoint of optimizer 'adam', not 'sgd'"),
+    ({"activation": "tanh"}, "activations ['relu', 'softmax'] in float32, but the model being fitted"),
+    ({"dtype": "float64"}, "in float32, but the model being fitted is a DeepClassifier with layers [4, 3, 3], "
+                           "activations ['relu', 'softmax'] in float64"),
+])
+def test_a_resume_that_does_not_fit_changes_nothing(saved_checkpoint, settings, message):
+    """Everything is compared first (optimizer, layers, activations, dtype); the weights stay as they were."""
+    model = DeepClassifier(hidden_layer_sizes=(3,), max_iter=3, random_state=0, backend="numpy", **settings)
+    model.fit(X_GOOD, Y_CLASSES)
+    before = [np.copy(W) for W, _ in model.state_.params]
+    with pytest.raises(ModelFormatError, match=re.escape(message)):
+        model.set_params(warm_start=True).fit(X_GOOD, Y_CLASSES, resume_from=saved_checkpoint)
+    for W_before, (W, _) in zip(before, model.state_.params):
+        np.testing.assert_array_equal(W, W_before)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_a_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes
+    with pytest.raises(ModelFormatError, match="not a regular file"):
+        load(fifo)
+    with pytest.raises(ModelFormatError, match="not a regular file"):
+        load(tmp_path)
+
+
 def test_the_package_never_unpickles_or_evaluates():
     """Static check of every module: no pickle, marshal or shelve, no eval or exec, no allow_pickle=True."""
     forbidden_modules = {"pickle", "cPickle", "marshal", "shelve", "dill", "cloudpickle"}
     problems = []
-    for path in Path(gpudeep.__file__).parent.glob("*.py"):
+    for path in Path(gpudeep.__file__).parent.rglob("*.py"):  # subpackages included
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 names = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]

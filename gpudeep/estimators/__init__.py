@@ -36,14 +36,18 @@ def estimators() -> dict[str, type]:
     return {cls.__name__: cls for cls in (DeepClassifier, DeepRegressor)}
 
 
-def load(path, backend: str | Backend | None = None):
+def load(path, backend: str | Backend | None = None, *, sha256: str | None = None, max_bytes: int | None = None):
     """The estimator saved in ``path``, with its weights on ``backend`` (resolved as by ``get_backend``).
 
-    A model saved on a GPU loads on a CPU-only machine.
+    A model saved on a GPU loads on a CPU-only machine. A file restores hyperparameters and weights only,
+    never a path, a backend or anything else that reaches the machine. Every file carries a SHA-256 seal,
+    which proves it whole but not who wrote it: for a file from elsewhere, pass the ``sha256`` (hex) its
+    author published, and the file must match it. ``max_bytes`` bounds what its arrays may decompress to
+    (default: ``GPUDEEP_MAX_MODEL_BYTES``, else 1 GiB).
     """
     from .persistence import read, rebuild
 
-    metadata, arrays = read(path)
+    metadata, arrays = read(path, max_bytes=max_bytes, sha256=sha256)
     known = estimators()
     cls = known.get(metadata["estimator"])
     if cls is None:

@@ -18,9 +18,11 @@ from ..archive import LABELS, ModelFormatError
 from ..backend import DTYPES, Backend
 from ..network import Architecture
 from ..training import Callback, TrainingState
+from . import rules
 from .inputs import seed_of
 from .rules import integer, number
 
+MAX_LAYERS = 1000  # the most layers a model file may declare
 REQUIRED = {"estimator": str, "layer_sizes": list, "activations": list, "loss": str, "dtype": str,
             "params": dict, "has_classes": bool, "has_input_scaling": bool}
 
@@ -48,7 +50,7 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
         "activations": list(state.arch.activations),
         "loss": state.arch.loss,
         "dtype": model.dtype,
-        "params": {k: _json_value(v) for k, v in model.get_params().items()},
+        "params": {k: _json_value(v) for k, v in model.get_params().items() if k in rules.FROM_FILES},
         "has_classes": classes is not None,
         "has_input_scaling": model.input_mean_ is not None,
         "n_iter": state.epoch,
@@ -63,6 +65,8 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
         if not isinstance(metadata.get(key), kind):
             fail(f"metadata entry {key!r} is missing or not a {kind.__name__}")
     sizes = metadata["layer_sizes"]
+    if len(sizes) > MAX_LAYERS + 1:
+        fail(f"declares {len(sizes) - 1} layers; gpudeep model files hold at most {MAX_LAYERS}")
     if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 1 << 20 for n in sizes):
         fail(f"layer_sizes must be at least two positive integers, got {sizes}")
     if metadata["dtype"] not in DTYPES:
@@ -82,18 +86,27 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
 
 def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: Backend):
     """The fitted ``cls`` estimator that ``export`` described, with its weights on ``backend``."""
-    known = cls().get_params()
-    params = {k: v for k, v in metadata["params"].items() if k in known}
+    params = {k: v for k, v in metadata["params"].items() if k in rules.FROM_FILES}  # nothing else is restored
     if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-    model = cls(**{**params, "backend": backend.name})
+    model = cls(**{**params, "backend": backend})
     try:
+        rules.check(params)
         arch = Architecture(tuple(metadata["layer_sizes"]), tuple(metadata["activations"]), metadata["loss"])
-        model._check_hyperparameters()
-    except ValueError as error:
+        if params.get("dtype", metadata["dtype"]) != metadata["dtype"]:
+            raise ValueError(f"dtype {params['dtype']!r} disagrees with the arrays' {metadata['dtype']!r}")
+        if rules.hidden_sizes(model.hidden_layer_sizes) != arch.layer_sizes[1:-1]:
+            raise ValueError(f"hidden_layer_sizes {model.hidden_layer_sizes} disagree with the layers "
+                             f"{list(arch.layer_sizes)}")
+    except (ValueError, TypeError) as error:
         raise ModelFormatError(f"invalid model description: {error}") from None
+    if "input_scale" in arrays and not np.all(arrays["input_scale"] > 0):
+        raise ModelFormatError("invalid model description: input_scale must be positive")
     if "classes" in arrays:
         model.classes_ = arrays["classes"]
+        if len(np.unique(model.classes_)) != len(model.classes_) or not np.all(
+                np.sort(model.classes_) == model.classes_):
+            raise ModelFormatError("invalid model description: classes must be distinct and sorted")
         if len(model.classes_) < 2 or arch.loss != model._loss_name:
             raise ModelFormatError(f"{len(model.classes_)} classes do not fit a network with loss {arch.loss}")
         if arch.layer_sizes[-1] != (1 if len(model.classes_) == 2 else len(model.classes_)):
@@ -128,9 +141,10 @@ def save_checkpoint(model, path) -> Path:
     return archive.write(Path(path), metadata, arrays | state_arrays)
 
 
-def read(path) -> tuple[dict, dict[str, np.ndarray]]:
-    """(metadata, arrays) of an estimator's model file or checkpoint, validated."""
-    return archive.read(path, schema)
+def read(path, *, max_bytes: int | None = None, sha256: str | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """(metadata, arrays) of an estimator's model file or checkpoint, validated (see ``archive.read`` for
+    ``max_bytes`` and ``sha256``)."""
+    return archive.read(path, schema, limit=max_bytes, expected_sha256=sha256)
 
 
 def load_checkpoint(path, model) -> None:
@@ -145,9 +159,12 @@ def load_checkpoint(path, model) -> None:
     if "checkpoint" not in metadata:
         fail("a model file, not a checkpoint (it holds no training state)")
     state = model.state_
-    if tuple(metadata["layer_sizes"]) != state.arch.layer_sizes or metadata["estimator"] != type(model).__name__:
-        fail(f"checkpoint of a {metadata['estimator']} with layers {metadata['layer_sizes']}, but the model being "
-             f"fitted is a {type(model).__name__} with layers {list(state.arch.layer_sizes)}")
+    saved = (metadata["estimator"], tuple(metadata["layer_sizes"]), tuple(metadata["activations"]), metadata["dtype"])
+    fitting = (type(model).__name__, state.arch.layer_sizes, state.arch.activations, model.dtype)
+    if saved != fitting:
+        fail(f"checkpoint of a {saved[0]} with layers {list(saved[1])}, activations {list(saved[2])} in {saved[3]}, "
+             f"but the model being fitted is a {fitting[0]} with layers {list(fitting[1])}, activations "
+             f"{list(fitting[2])} in {fitting[3]}")
     if "classes" in arrays and not np.array_equal(arrays["classes"], model.classes_):
         fail(f"checkpoint classes {arrays['classes'].tolist()} differ from the data's")
     checkpoint.restore(model.backend_, state, metadata["checkpoint"], arrays, metadata["dtype"], fail)

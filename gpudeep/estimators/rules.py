@@ -87,11 +87,23 @@ RULES = (
     Rule("validation_fraction", lambda v: number(v) and 0 < v < 1, "in (0, 1)"),
     Rule("dropout", lambda v: number(v) and 0 <= v < 1, "in [0, 1)"),
     _one_of("dtype", DTYPES),
+    Rule("nesterovs_momentum", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    Rule("shuffle", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    Rule("early_stopping", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    Rule("warm_start", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    Rule("standardize", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    Rule("distributed", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    Rule("random_state", lambda v: v is None or (integer(v) and 0 <= v < 2**32)
+         or isinstance(v, (np.random.RandomState, np.random.Generator)),
+         "None, an integer in [0, 2**32) or a NumPy random generator"),
     Rule("tf32", lambda v: v is None or isinstance(v, (bool, np.bool_)), "None, True or False"),
     Rule("n_jobs", _valid_n_jobs, "None (threads chosen by problem size), a positive number of threads, "
          "or -1 for every core"),
 )
 BY_NAME = {rule.name: rule for rule in RULES}
+# What a model file may restore: hyperparameters only. Never what reaches the filesystem, the process or the
+# machine (checkpoint_path, backend, distributed, n_jobs, verbose): those are the loading user's to set.
+FROM_FILES = tuple(name for name in BY_NAME if name not in ("distributed", "n_jobs"))
 
 
 def check(params: dict) -> None:
