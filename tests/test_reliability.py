@@ -493,6 +493,50 @@ def test_the_package_never_unpickles_or_evaluates():
 # -- crash safety -------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork for two writers")
+def test_two_processes_saving_to_one_path_all_succeed(tmp_path, saved_model):
+    """Each writer clears only the temporary files of writers that no longer run: two processes saving 40
+    times each to one path all succeed, and the path always holds a whole model."""
+    model, path = load(saved_model), tmp_path / "shared.npz"
+    children = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # a writer
+            failures = 0
+            for _ in range(40):
+                try:
+                    save(model, path)
+                except OSError:
+                    failures += 1
+            os._exit(min(failures, 100))
+        children.append(pid)
+    codes, seen = {}, 0
+    while len(codes) < len(children):
+        for pid in children:
+            if pid not in codes:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    codes[pid] = os.waitstatus_to_exitcode(status)
+        if path.exists() and seen < 1000:
+            load(path)  # whenever it is there, it is whole
+            seen += 1
+    codes = [codes[pid] for pid in children]
+    assert codes == [0, 0], f"failed saves per writer: {codes}"
+    assert load(path).classes_.tolist() == [0, 1, 2]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_saving_over_a_file_keeps_its_mode(tmp_path, saved_model):
+    model, path = load(saved_model), tmp_path / "shared.npz"
+    save(model, path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # a new file: as open() would make it
+    path.chmod(0o640)
+    save(model, path)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork to kill a writer mid-write")
 def test_killed_checkpoint_writers_never_lose_the_previous_checkpoint(tmp_path):
     model = DeepClassifier(hidden_layer_sizes=(64, 64), max_iter=1, random_state=0, backend="numpy")
@@ -536,6 +580,8 @@ def test_divergence_stops_in_the_first_epoch_and_never_reaches_disk(backend, tmp
     with pytest.raises(TrainingDivergedError, match=r"at epoch 1, (step \d+|by step \d+)"):
         model.fit(X, Y_REAL * 1e3)
     assert not path.exists()  # nothing was written: the guard runs before the checkpoint
+    with pytest.raises(NotFittedError):  # and the model does not answer from non-finite weights
+        model.predict(X_GOOD)
 
 
 # -- memory ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ..backend import Backend, get_backend
 from ..distributed import DataParallelStep, world
 from ..network import Architecture, forward, init_parameters
 from ..optim import make_optimizer, make_schedule
-from ..training import EarlyStopping, TrainingState, train
+from ..training import EarlyStopping, TrainingDivergedError, TrainingState, train
 from . import rules
 from .inputs import check_range, device_rows, explained, seed_of
 from .persistence import CheckpointWriter, load_checkpoint
@@ -148,7 +148,8 @@ class _DeepNetwork(BaseEstimator):
         writer = CheckpointWriter(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
-        with contextlib.nullcontext() if group is None else group.ending_the_job_on_failure():
+        with contextlib.nullcontext() if group is None else group.ending_the_job_on_failure(), \
+                self._unfitted_if_diverged():
             with backend.on_device(), backend.allow_tf32(self.tf32):
                 history = train(
                     backend, state, X_device, Y_device,
@@ -167,6 +168,16 @@ class _DeepNetwork(BaseEstimator):
                 ConvergenceWarning, stacklevel=3,
             )
         return self
+
+    @contextlib.contextmanager
+    def _unfitted_if_diverged(self):
+        """After a diverged fit the weights are not finite: the model forgets them, so that it never predicts
+        from them (predict then raises NotFittedError)."""
+        try:
+            yield
+        except TrainingDivergedError:
+            del self.state_
+            raise
 
     def _host_data(self, X, y, *, continuing: bool, classes):
         """(X, Y, y) on the host, checked: X scaled (its scaling learnt on a first fit), Y encoded for the network."""
