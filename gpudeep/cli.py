@@ -76,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--dtype", choices=rules.choices("dtype"), default="float32")
     fit.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None,
                      help="float32 products on TF32 tensor cores on a GPU, or not (default: CuPy's CUPY_TF32, off)")
-    fit.add_argument("--out", type=Path, default=None, help="run folder (default runs/DATASET-TIME)")
+    fit.add_argument("--out", type=Path, default=None, help="run folder, new or empty (default runs/DATASET-TIME)")
+    fit.add_argument("--checkpoint", type=Path, default=None,
+                     help="checkpoint written after every epoch (default OUT/checkpoint.npz)")
+    fit.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
+                     help="continue the run this checkpoint saved (same data set and settings)")
     _threads_argument(fit)
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--distributed", action="store_true",
@@ -155,8 +159,14 @@ def _run(args) -> int:
 def _train(args) -> int:
     from sklearn.exceptions import ConvergenceWarning
 
-    from .estimators import DeepClassifier, DeepRegressor, save
+    from .estimators import DeepClassifier, DeepRegressor, load
 
+    name = Path(args.dataset).stem
+    out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    root = not args.distributed or _mpi_rank() == 0  # under MPI only rank 0 writes the run folder
+    if root:
+        _claim_run_folder(out)
+    checkpoint = args.checkpoint or out / "checkpoint.npz"
     X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
     X_train, X_test, y_train, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
     estimator = DeepClassifier if task == "classification" else DeepRegressor
@@ -165,25 +175,66 @@ def _train(args) -> int:
         learning_rate_init=args.lr, max_iter=args.epochs, batch_size=args.batch_size, alpha=args.alpha,
         dropout=args.dropout, random_state=args.seed, dtype=args.dtype, tf32=args.tf32, backend=args.backend,
         standardize=True, verbose=0 if args.quiet else 1, distributed=args.distributed, n_jobs=args.n_jobs,
+        checkpoint_path=checkpoint,
     )
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed epoch budget is the CLI's contract
-        model.fit(X_train, y_train)
-    seconds = time.perf_counter() - start
-    if model.rank_ != 0:  # under MPI only rank 0 reports and writes the run folder
-        return 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed epoch budget is the CLI's contract
+            model.fit(X_train, y_train, resume_from=args.resume)
+    except KeyboardInterrupt:
+        if not root:
+            return 130
+        if not checkpoint.exists():
+            print("gpudeep: interrupted before the first epoch ended; nothing to keep", file=sys.stderr)
+            return 130
+        model = load(checkpoint, backend=args.backend)  # the last finished epoch
+        _write_run(args, out, model, task, len(y_train), X_test, y_test, time.perf_counter() - start,
+                   interrupted=True)
+        print(f"gpudeep: interrupted; kept the model and metrics of epoch {model.n_iter_} in {out}", file=sys.stderr)
+        return 130
+    if root:
+        _write_run(args, out, model, task, len(y_train), X_test, y_test, time.perf_counter() - start,
+                   interrupted=False)
+    return 0
+
+
+def _mpi_rank() -> int:
+    from .distributed import world
+
+    return world().rank
+
+
+def _claim_run_folder(out: Path) -> None:
+    """Make ``out`` the run's folder before any training: ``ValueError`` if it holds anything already or
+    cannot be written, so that a finished run never has nowhere to go and never overwrites another."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"the run folder {out} already exists and is not empty; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".writable"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"cannot write the run folder {out} ({error.strerror or error}); choose another --out") \
+            from None
+
+
+def _write_run(args, out: Path, model, task: str, n_train: int, X_test, y_test, seconds: float, *,
+               interrupted: bool) -> None:
+    """model.npz, metrics.json and loss.png in ``out``, and what was written, on stdout."""
+    from .archive import sha256
+    from .estimators import save
+
     score = model.score(X_test, y_test)
     metric = "accuracy" if task == "classification" else "r2"
     name = Path(args.dataset).stem
-    out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
-    from .archive import sha256
-
     digest = sha256(save(model, out / "model.npz"))
     metrics = {
-        "dataset": args.dataset, "task": task, metric: score, "n_train": len(y_train), "n_test": len(y_test),
-        "epochs": model.n_iter_, "train_seconds": round(seconds, 3), "backend": model.backend_.name,
-        "device": model.backend_.description, "model_sha256": digest, "loss_curve": model.loss_curve_,
+        "dataset": args.dataset, "task": task, metric: score, "n_train": n_train, "n_test": len(y_test),
+        "epochs": model.n_iter_, "interrupted": interrupted,
+        "train_seconds": round(seconds, 3), "backend": model.backend_.name, "device": model.backend_.description,
+        "model_sha256": digest, "loss_curve": model.loss_curve_,
         f"train_{metric}_curve": model.state_.history.score,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
@@ -192,7 +243,6 @@ def _train(args) -> int:
     print(f"{name}: held-out {metric} {score:.4f} on {len(y_test)} samples "
           f"({model.n_iter_} epochs, {seconds:.1f} s, {model.backend_.name})")
     print(f"wrote {out}/model.npz (SHA-256 {digest}), metrics.json, loss.png")
-    return 0
 
 
 def _evaluate(args) -> int:
@@ -265,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"gpudeep: error: {_one_line(error)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("gpudeep: interrupted", file=sys.stderr)
+        return 130
 
 
 def _one_line(error: Exception, limit: int = 600) -> str:

@@ -238,3 +238,59 @@ def test_bench_quick_on_the_gpu_times_tf32_too(tmp_path):
     table = output.read_text()
     assert "| tiny | 4 | gpudeep |" in table and "| tiny | 4 | gpudeep tf32 |" in table
     assert "measured TF32 matrix-product peak" in table
+
+
+# -- a run never loses its work ----------------------------------------------------------------
+
+
+def test_a_run_folder_that_is_taken_or_unwritable_is_refused_before_training(tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("a previous run")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out, message in [(taken, "already exists and is not empty; choose another --out"),
+                         (blocker / "run", "cannot write the run folder")]:
+        result = run("train", "--dataset", "iris", "--out", str(out), "--quiet")
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "held-out" not in result.stdout
+    assert [path.name for path in taken.iterdir()] == ["notes.txt"]
+
+
+def test_ctrl_c_keeps_the_last_finished_epoch_in_one_line_and_exits_130(tmp_path):
+    import json
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "gpudeep", "train", "--dataset", "digits", "--epochs", "100000", "--out", str(out),
+               "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a few more epochs
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    *backend_line, line = stderr.strip().splitlines()  # the backend line at most, then one line, no traceback
+    assert len(backend_line) <= 1 and "Traceback" not in stderr
+    assert line.startswith("gpudeep: interrupted; kept the model and metrics of epoch ") and str(out) in line
+    metrics = json.loads((out / "metrics.json").read_text())
+    kept = int(line.split("epoch ")[1].split()[0])
+    assert metrics["interrupted"] is True and metrics["epochs"] == kept >= 1 and len(metrics["loss_curve"]) == kept
+    from gpudeep import load
+
+    assert load(out / "model.npz").n_iter_ == kept
+
+
+def test_resume_continues_the_run_a_checkpoint_saved(tmp_path):
+    import json
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run("train", "--dataset", "iris", "--epochs", "2", "--out", str(first), "--quiet").returncode == 0
+    result = run("train", "--dataset", "iris", "--epochs", "4", "--out", str(second), "--quiet",
+                 "--resume", str(first / "checkpoint.npz"))
+    assert result.returncode == 0, result.stderr
+    before, after = (json.loads((folder / "metrics.json").read_text()) for folder in (first, second))
+    assert after["epochs"] == 4 and after["loss_curve"][:2] == before["loss_curve"]
