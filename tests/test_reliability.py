@@ -77,6 +77,10 @@ DATA_CASES = [
      "could not convert string to float"),
     ("beyond-float32", DeepRegressor, X_GOOD * 1e300, Y_REAL, ValueError,
      "beyond float32's range.*standardize=True.*dtype='float64'"),
+    ("labels-with-none", DeepClassifier, X_GOOD, [None if i % 7 == 0 else i % 3 for i in range(40)], ValueError,
+     r"y holds None \(a missing label\) at rows \[0, 7, 14, 21, 28\] ...; drop those rows"),
+    ("labels-of-mixed-types", DeepClassifier, X_GOOD, [1 if i % 2 else "1" for i in range(40)], ValueError,
+     r"y mixes text and number labels \(e.g. '1' and 1\).*convert them to one type"),
 ]
 
 # (id, estimator settings, exception, message, the same through the CLI or None)
@@ -102,6 +106,12 @@ SETTING_CASES = [
      ["--n-jobs", "0"]),
     ("n-jobs-float", {"n_jobs": 1.5}, ValueError, "n_jobs must be None", None),
 ]
+
+
+def test_early_stopping_with_a_single_sample_class_says_what_to_do():
+    y = np.where(np.arange(40) == 39, 7, Y_CLASSES)  # class 7 has one sample
+    with pytest.raises(ValueError, match=r"classes \[np.int64\(7\)\] have a single sample|classes \[7\] have"):
+        DeepClassifier(**SMALL, early_stopping=True, backend="numpy").fit(X_GOOD, y)
 
 
 def no_device_transfers(monkeypatch):
@@ -187,6 +197,8 @@ CLI_MESSAGES = {
     "beyond-float32": "too large to standardize",
     "empty-X": "0 sample|n_samples=0",
     "2-d-labels": "y should be a 1d array|1d array",
+    "labels-with-none": "holds Python objects, which gpudeep never loads",
+    "labels-of-mixed-types": "one class only",  # written to a file, 1 and '1' are the same text
 }
 
 

@@ -25,7 +25,7 @@ from ..network import Architecture, forward, init_parameters
 from ..optim import make_optimizer, make_schedule
 from ..training import EarlyStopping, TrainingDivergedError, TrainingState, train
 from . import rules
-from .inputs import check_range, device_rows, explained, seed_of
+from .inputs import check_labels, check_range, device_rows, explained, seed_of
 from .persistence import CheckpointWriter, load_checkpoint
 from .rules import ACTIVATION_ALIASES
 
@@ -119,8 +119,7 @@ class _DeepNetwork(BaseEstimator):
         seed = seed_of(self.random_state) if group is None else group.broadcast_seed(seed_of(self.random_state))
         validation_host = None
         if self.early_stopping and not incremental:
-            X, X_val, Y, Y_val = train_test_split(X, Y, test_size=self.validation_fraction, random_state=seed,
-                                                  stratify=y if self._is_classifier else None)
+            X, X_val, Y, Y_val = self._validation_split(X, Y, y, seed)
             validation_host = (X_val, Y_val)
 
         if not continuing:
@@ -181,6 +180,8 @@ class _DeepNetwork(BaseEstimator):
 
     def _host_data(self, X, y, *, continuing: bool, classes):
         """(X, Y, y) on the host, checked: X scaled (its scaling learnt on a first fit), Y encoded for the network."""
+        if self._is_classifier:
+            check_labels(y)
         with explained():
             X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32),
                                  multi_output=self._multi_output, y_numeric=not self._is_classifier)
@@ -191,6 +192,20 @@ class _DeepNetwork(BaseEstimator):
         check_range("X", X, self.dtype)
         check_range("y", Y, self.dtype)
         return X, Y, y
+
+    def _validation_split(self, X, Y, y, seed):
+        """(X, X_val, Y, Y_val): ``validation_fraction`` of the samples held out, of each class for a classifier."""
+        try:
+            return train_test_split(X, Y, test_size=self.validation_fraction, random_state=seed,
+                                    stratify=y if self._is_classifier else None)
+        except ValueError as error:
+            if not self._is_classifier or "least populated class" not in str(error):
+                raise
+            counts = dict(zip(*np.unique(y, return_counts=True)))
+            rare = [label for label, count in counts.items() if count < 2]
+            raise ValueError(f"early_stopping holds out validation_fraction={self.validation_fraction} of each class, "
+                             f"but classes {rare} have a single sample; add samples of them or set "
+                             f"early_stopping=False") from None
 
     def _early_stopping(self, state: TrainingState, *, has_validation: bool) -> EarlyStopping:
         """Stop on the validation score when there is validation data, else on the loss; resumed from ``state``."""

@@ -59,3 +59,24 @@ def seed_of(random_state):
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(2**31 - 1))
     return random_state
+
+
+def check_labels(y) -> None:
+    """``ValueError`` in our words for class labels that scikit-learn's checks would misread: missing labels
+    (None), and labels of mixed types (1 and '1' would silently become one class)."""
+    if isinstance(y, np.ndarray) and y.dtype != object:
+        return
+    try:
+        values = list(np.asarray(y, dtype=object).ravel())
+    except (TypeError, ValueError):
+        return  # not a sequence: scikit-learn's own check says what y should be
+    missing = [i for i, value in enumerate(values) if value is None]
+    if missing:
+        raise ValueError(f"y holds None (a missing label) at rows {missing[:5]}{' ...' if len(missing) > 5 else ''};"
+                         f" drop those rows or give them a label")
+    kinds = {"text" if isinstance(value, (str, np.str_)) else "number" for value in values}
+    if len(kinds) > 1:
+        example = next(v for v in values if isinstance(v, (str, np.str_))), next(
+            v for v in values if not isinstance(v, (str, np.str_)))
+        raise ValueError(f"y mixes text and number labels (e.g. {example[0]!r} and {example[1]!r}), which would "
+                         f"merge or split classes; convert them to one type first, e.g. y = np.asarray(y).astype(str)")
