@@ -75,17 +75,33 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+MAX_CSV_BYTES = 1 << 30  # the largest CSV file gpudeep reads
+
+
 def read_csv(path, *, label: str | None = None, has_label: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """(X, y) from a CSV file with a header row; y is None when ``has_label`` is False.
+    """(X, y) from a comma-separated file with a header row; y is None when ``has_label`` is False.
 
     Every feature cell must be a number; the error names the row and column of the first that is not.
+    Labels that are all integers stay exact integers (beyond 2**53 too); a blank label is an error.
     """
     path = Path(path)
-    with path.open(newline="") as file:
-        rows = list(csv.reader(file))
+    if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+        raise ValueError(f"{path}: not a regular file (a folder, a FIFO or a device); pass a CSV file")
+    if path.is_file() and path.stat().st_size > MAX_CSV_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size} bytes, more than the {MAX_CSV_BYTES} a CSV may have here; "
+                         f"save the data as .npz instead")
+    with path.open(newline="", encoding="utf-8-sig") as file:  # a byte-order mark is not part of the first name
+        reader = csv.reader(file)
+        try:
+            rows = list(reader)
+        except csv.Error as error:
+            raise ValueError(f"{path}: line {reader.line_num} is not valid CSV ({error})") from None
     if len(rows) < 2:
         raise ValueError(f"{path}: needs a header row and at least one data row")
     header, body = rows[0], rows[1:]
+    if len(header) == 1 and any(separator in header[0] for separator in ";\t|"):
+        raise ValueError(f"{path}: its header is one column, {header[0]!r}: gpudeep reads comma-separated values; "
+                         f"convert the file, e.g. pandas.read_csv(path, sep=None).to_csv(new_path, index=False)")
     label_index = None
     if has_label:
         if label is None:
@@ -106,14 +122,27 @@ def read_csv(path, *, label: str | None = None, has_label: bool = True) -> tuple
                 raise ValueError(f"{path}: row {r}, column {header[i]!r} is not a number: {row[i]!r}") from None
     if label_index is None:
         return X, None
-    y = np.array([row[label_index] for row in body])
+    return X, _labels([row[label_index].strip() for row in body], path, header[label_index])
+
+
+def _labels(cells: list[str], path: Path, column: str) -> np.ndarray:
+    """Integers when every cell is one (exact, as int64 or Python ints), else floats when every cell is a
+    number, else text."""
+    blank = [r for r, cell in enumerate(cells, start=2) if not cell]
+    if blank:
+        raise ValueError(f"{path}: the label column {column!r} is blank in rows {blank[:5]}; fill or drop them")
     try:
-        y = y.astype(np.float64)
-        if np.all(y == np.round(y)):
-            y = y.astype(np.int64)
+        integers = [int(cell) for cell in cells]
     except ValueError:
-        pass  # text labels stay text
-    return X, y
+        pass
+    else:
+        if all(-2**63 <= n < 2**63 for n in integers):
+            return np.array(integers, dtype=np.int64)
+        return np.array([str(n) for n in integers])  # beyond int64: exact as text
+    try:
+        return np.array([float(cell) for cell in cells])
+    except ValueError:
+        return np.array(cells)  # text labels stay text
 
 
 def _task_of(y: np.ndarray) -> str:

@@ -226,6 +226,10 @@ def test_bad_settings_through_the_command_line(tmp_path, capsys, case):
         ("a,b,y\n1,2,0\n3,4,1\n", ["--label", "kind"], "no label column 'kind'"),
         ("a,b,y\n1,x,0\n3,4,1\n", [], "row 2, column 'b' is not a number: 'x'"),
         ("a,b,y\n" + "1,nan,0\n3,4,1\n" * 5, [], "Input X contains NaN"),
+        ("a,b,y\n1," + "9" * 200_000 + ",0\n3,4,1\n", [], "line 2 is not valid CSV (field larger than field limit"),
+        ("a;b;y\n1;2;0\n3;4;1\n", [], "its header is one column, 'a;b;y': gpudeep reads comma-separated values"),
+        ("a\tb\ty\n1\t2\t0\n3\t4\t1\n", [], "its header is one column"),
+        ("a,b,y\n" + "1,2,0.5\n3,4,\n" * 3, [], "the label column 'y' is blank in rows [3, 5, 7]; fill or drop"),
     ],
 )
 def test_bad_csv_through_the_command_line(tmp_path, capsys, text, arguments, message):
@@ -233,6 +237,29 @@ def test_bad_csv_through_the_command_line(tmp_path, capsys, text, arguments, mes
     path.write_text(text)
     code, err = cli(capsys, "train", "--dataset", str(path), "--out", str(tmp_path / "run"), *arguments)
     assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_a_csv_keeps_what_it_says(tmp_path):
+    """A byte-order mark is not part of the first column's name; integer labels beyond 2**53 stay distinct."""
+    from gpudeep.datasets import read_csv
+
+    path = tmp_path / "data.csv"
+    big = 2**53
+    path.write_text("\ufeffx,y\n" + "".join(f"{i},{big + i % 2}\n" for i in range(6)), encoding="utf-8")
+    X, y = read_csv(path, label="y")
+    assert len(np.unique(y)) == 2 and y.dtype == np.int64 and int(y[1]) == big + 1
+    assert read_csv(path, label="x")[1].tolist() == list(range(6))  # the first column is 'x', not '\ufeffx'
+    assert X.shape == (6, 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_predicting_from_something_that_is_not_a_file_is_refused(tmp_path, capsys, fitted_classifier):
+    model_path = save(fitted_classifier, tmp_path / "model.npz")
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    for source in (fifo, Path("/dev/zero")):
+        code, err = cli(capsys, "predict", str(model_path), str(source))
+        assert code == 2 and "not a regular file" in err, err
 
 
 def test_wrong_kind_of_model_file_through_the_command_line(tmp_path, capsys):
