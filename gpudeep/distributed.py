@@ -76,6 +76,18 @@ class Group:
                      "; ".join(f"rank {rank}: {device}" for rank, device in enumerate(devices)))
         return backend
 
+    def check_agreement(self, facts: dict) -> None:
+        """``ValueError`` on every rank unless every rank's ``facts`` (data shapes, settings) equal rank 0's: the
+        message names the first rank that differs and in what. One small collective."""
+        everyone = self.comm.allgather(facts)
+        root = everyone[0]
+        for rank, theirs in enumerate(everyone):
+            differing = sorted(key for key in root.keys() | theirs.keys() if root.get(key) != theirs.get(key))
+            if differing:
+                details = "; ".join(f"{key}: {theirs.get(key)!r} on rank {rank}, {root.get(key)!r} on rank 0"
+                                    for key in differing)
+                raise ValueError(f"the ranks disagree ({details}); every rank must hold the same data set and settings")
+
     @contextlib.contextmanager
     def ending_the_job_on_failure(self):
         """Inside the block, an error on this rank ends every rank of a multi-rank job (see ``abort``)."""

@@ -89,6 +89,15 @@ def test_a_one_process_checkpoint_resumes_on_three_ranks(tmp_path):
 
 
 @needs_mpi
+def test_ranks_holding_different_data_stop_at_once_saying_which(tmp_path):
+    result = mpirun(2, "mpi_worker.py", "sgd", str(tmp_path / "never.npz"), "uneven=1", timeout=60)
+    assert result.returncode != 0
+    assert "the ranks disagree (samples: 151 on rank 1, 150 on rank 0)" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr.split("the ranks disagree")[0].splitlines()[-1]
+    assert not (tmp_path / "never.npz").exists()
+
+
+@needs_mpi
 def test_a_failing_rank_ends_the_job_and_is_named(tmp_path):
     result = mpirun(2, "mpi_worker.py", "sgd", str(tmp_path / "never.npz"), "fail=1", timeout=60)
     assert result.returncode != 0

@@ -116,6 +116,9 @@ class _DeepNetwork(BaseEstimator):
         continuing = (incremental or self.warm_start) and hasattr(self, "state_")
         X, Y, y = self._host_data(X, y, continuing=continuing, classes=classes)
         group = world() if self.distributed else None
+        if group is not None:
+            with group.ending_the_job_on_failure():
+                group.check_agreement(self._facts(X, Y))
         seed = seed_of(self.random_state) if group is None else group.broadcast_seed(seed_of(self.random_state))
         validation_host = None
         if self.early_stopping and not incremental:
@@ -192,6 +195,12 @@ class _DeepNetwork(BaseEstimator):
         check_range("X", X, self.dtype)
         check_range("y", Y, self.dtype)
         return X, Y, y
+
+    def _facts(self, X, Y) -> dict:
+        """What every rank of a data-parallel fit must agree on: the data's shapes and the settings."""
+        machine = ("backend", "checkpoint_path", "verbose", "n_jobs")
+        settings = {key: repr(value) for key, value in self.get_params().items() if key not in machine}
+        return {"samples": X.shape[0], "features": X.shape[1], "outputs": Y.shape[1], **settings}
 
     def _validation_split(self, X, Y, y, seed):
         """(X, X_val, Y, Y_val): ``validation_fraction`` of the samples held out, of each class for a classifier."""
