@@ -694,3 +694,59 @@ def test_predictions_do_not_depend_on_order_or_batch(float64_model, order, budge
         estimators.PREDICT_MEMORY_BYTES = saved
     np.testing.assert_allclose(shuffled, reference[list(order)], rtol=1e-12, atol=1e-15)
 
+
+
+# -- the file format, fuzzed (hypothesis) -------------------------------------------------------
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                      max_size=3), max_leaves=6)
+
+
+def _fuzzed_load(tmp_path, small_file: Path, change) -> None:
+    """Load ``small_file`` after ``change(metadata, members)`` and a fresh seal: a model or ModelFormatError."""
+    with zipfile.ZipFile(small_file) as zipped:
+        members = {info.filename: zipped.read(info) for info in zipped.infolist()}
+    metadata = json.loads(np.lib.format.read_array(io.BytesIO(members["metadata.npy"])).tobytes())
+    change(metadata, members)
+    members["metadata.npy"] = npy(np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8))
+    path = tmp_path / "fuzzed.npz"
+    path.write_bytes(zip_of(members))
+    try:
+        load(path).predict(X_GOOD)
+    except ModelFormatError:
+        pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(key=st.sampled_from(["estimator", "layer_sizes", "activations", "loss", "dtype", "params", "has_classes",
+                            "has_input_scaling", "format_version", "n_iter", "loss_curve", "checkpoint"]),
+       value=JSON_VALUES, inside_params=st.booleans(), param=st.sampled_from(
+           ["hidden_layer_sizes", "activation", "solver", "alpha", "batch_size", "learning_rate_init", "momentum",
+            "random_state", "dtype", "tf32", "max_iter", "checkpoint_path", "n_jobs"]))
+def test_fuzzed_metadata_loads_or_gives_a_model_format_error(tmp_path_factory, saved_model, key, value,
+                                                             inside_params, param):
+    def change(metadata, members):
+        if inside_params:
+            metadata["params"][param] = value
+        else:
+            metadata[key] = value
+
+    _fuzzed_load(tmp_path_factory.mktemp("fuzz"), saved_model, change)
+
+
+@settings(max_examples=60, deadline=None)
+@given(renames=st.dictionaries(st.sampled_from(["W1.npy", "b1.npy", "W2.npy", "b2.npy", "classes.npy"]),
+                               st.text(alphabet="Wb12.npycls/\\\\", min_size=1, max_size=12), max_size=3),
+       shape=st.lists(st.integers(0, 5), max_size=3), descr=st.sampled_from(["<f4", "<f8", "<i8", "|b1", "<U3", ">f4"]))
+def test_fuzzed_zip_directories_and_headers_give_a_model_format_error(tmp_path_factory, saved_model, renames, shape,
+                                                                      descr):
+    def change(metadata, members):
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": tuple(shape)})
+        members["W1.npy"] = header.getvalue() + b"\0" * (int(np.prod(shape)) * np.dtype(descr).itemsize)
+        for old, new in renames.items():
+            if old in members and new != "metadata.npy":
+                members[new] = members.pop(old)
+
+    _fuzzed_load(tmp_path_factory.mktemp("fuzz"), saved_model, change)

@@ -64,6 +64,11 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
     for key, kind in REQUIRED.items():
         if not isinstance(metadata.get(key), kind):
             fail(f"metadata entry {key!r} is missing or not a {kind.__name__}")
+    n_iter, curve = metadata.get("n_iter", 0), metadata.get("loss_curve", [])
+    if not (integer(n_iter) and n_iter >= 0):
+        fail(f"n_iter must be a count of epochs, got {n_iter!r}")
+    if not (isinstance(curve, list) and all(number(value) for value in curve)):
+        fail("loss_curve must be a list of finite numbers")
     sizes = metadata["layer_sizes"]
     if len(sizes) > MAX_LAYERS + 1:
         fail(f"declares {len(sizes) - 1} layers; gpudeep model files hold at most {MAX_LAYERS}")
