@@ -25,6 +25,11 @@ except ImportError:
         def __call__(self, *args, **kwargs):
             return self
 
+        def __or__(self, other):  # strategies combined with |
+            return self
+
+        __ror__ = __or__
+
     st = arrays = HealthCheck = _Unused()
 
     def given(*args, **kwargs):

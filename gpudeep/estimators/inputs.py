@@ -64,8 +64,8 @@ def seed_of(random_state):
 def check_labels(y) -> None:
     """``ValueError`` in our words for class labels that scikit-learn's checks would misread: missing labels
     (None), and labels of mixed types (1 and '1' would silently become one class)."""
-    if isinstance(y, np.ndarray) and y.dtype != object:
-        return
+    if y is None or (isinstance(y, np.ndarray) and y.dtype != object):
+        return  # no y at all is scikit-learn's to report
     try:
         values = list(np.asarray(y, dtype=object).ravel())
     except (TypeError, ValueError):
