@@ -14,10 +14,12 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from . import tutorial
 from .activations import HIDDEN
 from .backend import BACKEND_NAMES, describe, get_backend
-from .datasets import NAMES, load_dataset, read_csv, split
+from .datasets import NAMES, csv_feature_names, load_dataset, read_csv, split
 from .estimators import rules
 from .gradcheck import DEFAULT_TOLERANCE, check_architecture
 from .losses import LOSSES
@@ -168,6 +170,7 @@ def _train(args) -> int:
         _claim_run_folder(out)
     checkpoint = args.checkpoint or out / "checkpoint.npz"
     X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
+    names = csv_feature_names(args.dataset, label=args.label) if Path(args.dataset).suffix == ".csv" else None
     X_train, X_test, y_train, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
     estimator = DeepClassifier if task == "classification" else DeepRegressor
     model = estimator(
@@ -189,14 +192,29 @@ def _train(args) -> int:
             print("gpudeep: interrupted before the first epoch ended; nothing to keep", file=sys.stderr)
             return 130
         model = load(checkpoint, backend=args.backend)  # the last finished epoch
+        model.feature_names_ = names
         _write_run(args, out, model, task, len(y_train), X_test, y_test, time.perf_counter() - start,
                    interrupted=True)
         print(f"gpudeep: interrupted; kept the model and metrics of epoch {model.n_iter_} in {out}", file=sys.stderr)
         return 130
     if root:
+        model.feature_names_ = names  # saved with the model: predict matches a CSV's columns by name
         _write_run(args, out, model, task, len(y_train), X_test, y_test, time.perf_counter() - start,
                    interrupted=False)
     return 0
+
+
+def _in_training_order(X, columns: list[str], trained_on, path) -> np.ndarray:
+    """X's columns put in the order of the CSV the model was trained on, matched by name; ``ValueError`` when
+    the names differ (a model trained on unnamed data takes the columns as they come)."""
+    if trained_on is None:
+        return X
+    trained_on = [str(name) for name in trained_on]
+    if sorted(columns) != sorted(trained_on):
+        missing, unexpected = sorted(set(trained_on) - set(columns)), sorted(set(columns) - set(trained_on))
+        raise ValueError(f"{path}: its columns are not the ones the model was trained on (missing {missing}, "
+                         f"unexpected {unexpected}); the model expects {trained_on}")
+    return X[:, [columns.index(name) for name in trained_on]]
 
 
 def _mpi_rank() -> int:
@@ -261,6 +279,8 @@ def _predict(args) -> int:
 
     model = load(args.model, backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
     X, _ = read_csv(args.input, label=args.label, has_label=args.label is not None)
+    X = _in_training_order(X, csv_feature_names(args.input, label=args.label, has_label=args.label is not None),
+                           getattr(model, "feature_names_", None), args.input)
     predictions = model.predict(X)
     lines = ["prediction", *(str(p) for p in predictions)]
     if args.output is None:

@@ -125,6 +125,16 @@ def read_csv(path, *, label: str | None = None, has_label: bool = True) -> tuple
     return X, _labels([row[label_index].strip() for row in body], path, header[label_index])
 
 
+def csv_feature_names(path, *, label: str | None = None, has_label: bool = True) -> list[str]:
+    """The feature columns' names of a CSV file, in order: its header without the label column."""
+    with Path(path).open(newline="", encoding="utf-8-sig") as file:
+        header = next(csv.reader(file), [])
+    if not has_label:
+        return header
+    label_index = len(header) - 1 if label is None else header.index(label) if label in header else None
+    return [name for i, name in enumerate(header) if i != label_index]
+
+
 def _labels(cells: list[str], path: Path, column: str) -> np.ndarray:
     """Integers when every cell is one (exact, as int64 or Python ints), else floats when every cell is a
     number, else text."""

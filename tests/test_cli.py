@@ -294,3 +294,24 @@ def test_resume_continues_the_run_a_checkpoint_saved(tmp_path):
     assert result.returncode == 0, result.stderr
     before, after = (json.loads((folder / "metrics.json").read_text()) for folder in (first, second))
     assert after["epochs"] == 4 and after["loss_curve"][:2] == before["loss_curve"]
+
+
+def test_predict_matches_a_csvs_columns_by_name(tmp_path):
+    """Trained on a CSV, the model keeps its column names: predict reorders a CSV whose columns come in
+    another order, and refuses one whose names differ."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] > 0).astype(int)
+    train = tmp_path / "train.csv"
+    train.write_text("a,b,c,y\n" + "".join(f"{r[0]},{r[1]},{r[2]},{label}\n" for r, label in zip(X, y)))
+    out = tmp_path / "run"
+    assert run("train", "--dataset", str(train), "--epochs", "30", "--out", str(out), "--quiet").returncode == 0
+    same, shuffled, renamed = (tmp_path / name for name in ("same.csv", "shuffled.csv", "renamed.csv"))
+    same.write_text("a,b,c\n" + "".join(f"{r[0]},{r[1]},{r[2]}\n" for r in X[:20]))
+    shuffled.write_text("c,a,b\n" + "".join(f"{r[2]},{r[0]},{r[1]}\n" for r in X[:20]))
+    renamed.write_text("a,b,d\n" + "".join(f"{r[0]},{r[1]},{r[2]}\n" for r in X[:20]))
+    predictions = [run("predict", str(out / "model.npz"), str(path)) for path in (same, shuffled)]
+    assert all(result.returncode == 0 for result in predictions)
+    assert predictions[0].stdout == predictions[1].stdout
+    result = run("predict", str(out / "model.npz"), str(renamed))
+    assert result.returncode == 2 and "missing ['c'], unexpected ['d']" in result.stderr, result.stderr

@@ -44,6 +44,9 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
                 f"string labels only; convert y with y.astype(str) before fitting"
             )
         arrays["classes"] = classes
+    names = getattr(model, "feature_names_", None)
+    if names is not None:
+        arrays["feature_names"] = np.asarray(names, dtype=str)
     metadata = {
         "estimator": type(model).__name__,
         "layer_sizes": list(state.arch.layer_sizes),
@@ -53,6 +56,7 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
         "params": {k: _json_value(v) for k, v in model.get_params().items() if k in rules.FROM_FILES},
         "has_classes": classes is not None,
         "has_input_scaling": model.input_mean_ is not None,
+        "has_feature_names": names is not None,
         "n_iter": state.epoch,
         "loss_curve": state.history.loss,
     }
@@ -82,6 +86,10 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
         expected["input_scale"] = ((sizes[0],), np.dtype(np.float64))
     if metadata["has_classes"]:
         expected["classes"] = (None, LABELS)
+    if metadata.get("has_feature_names", False) is not False:
+        if metadata["has_feature_names"] is not True:
+            fail("has_feature_names must be true or false")
+        expected["feature_names"] = ((sizes[0],), LABELS)
     if "checkpoint" in metadata:
         if not isinstance(metadata["checkpoint"], dict):
             fail("checkpoint entry is not an object")
@@ -128,6 +136,10 @@ def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: B
     model.n_features_in_ = arch.layer_sizes[0]
     model.input_mean_ = arrays.get("input_mean")
     model.input_scale_ = arrays.get("input_scale")
+    if "feature_names" in arrays:
+        if arrays["feature_names"].dtype.kind != "U" or len(set(arrays["feature_names"])) != arch.layer_sizes[0]:
+            raise ModelFormatError("invalid model description: feature_names must be distinct names")
+        model.feature_names_ = [str(name) for name in arrays["feature_names"]]
     model.n_iter_ = metadata.get("n_iter", 0)
     model.loss_curve_ = list(metadata.get("loss_curve", []))
     return model
