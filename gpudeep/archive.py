@@ -18,8 +18,10 @@ import io
 import json
 import os
 import socket
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +39,11 @@ DEFAULT_MAX_BYTES = 1 << 30  # what a file may decompress to in all, unless the 
 SEAL_PREFIX = b"gpudeep-sha256:"
 SEAL_LENGTH = len(SEAL_PREFIX) + 64
 LABELS = "labels"  # the expected dtype of class labels: any bool, number or string dtype
+
+# What reading a damaged archive raises (a bad zip directory or stream, an encrypted or unknown compression,
+# a header NumPy cannot parse); anything else is a bug to see, not a damaged file.
+DAMAGED = (zipfile.BadZipFile, zlib.error, struct.error, ValueError, OSError, EOFError, KeyError, NotImplementedError,
+           RuntimeError, OverflowError, SyntaxError)
 
 # schema(metadata, fail) -> {name: (shape, dtype)}: checks the metadata and says which arrays it implies
 # (shape None: any 1-D shape; dtype LABELS: any bool, number or string dtype)
@@ -194,7 +201,7 @@ def read(path, schema: Schema, *, limit: int | None = None, expected_sha256: str
         return _read(Path(path), schema, max_bytes() if limit is None else limit, expected_sha256)
     except (ModelFormatError, FileNotFoundError):
         raise
-    except Exception as error:  # a damaged archive can fail in many ways; all of them mean the same
+    except DAMAGED as error:  # what zipfile, zlib and NumPy's header parser raise on a damaged archive
         raise ModelFormatError(f"{path}: not a readable gpudeep model file ({type(error).__name__}: {error})") from None
 
 

@@ -301,6 +301,26 @@ def test_a_thousand_random_byte_flips(tmp_path, small_model_file):
             load(damaged)
 
 
+def test_a_thousand_resealed_flips_reach_the_content_checks(tmp_path, small_model_file):
+    """Resealed after 1-4 byte flips (anyone can reseal), a file either still holds a valid model (a flipped
+    weight, a timestamp) or is caught by the zip, header and schema checks as a ModelFormatError: no other
+    exception escapes, and only the errors a damaged archive raises are turned into one."""
+    rng = np.random.default_rng(2)
+    body = small_model_file[:-sealed_archive.SEAL_LENGTH - 2]  # the zip without its comment's length and seal
+    damaged, loaded, refused = tmp_path / "resealed.npz", 0, 0
+    for _ in range(1000):
+        data = bytearray(body)
+        for index in rng.integers(len(data), size=rng.integers(1, 5)):
+            data[index] = int(rng.integers(256))
+        damaged.write_bytes(sealed_archive.seal(bytes(data) + b"\0\0"))
+        try:
+            load(damaged)
+            loaded += 1
+        except ModelFormatError:
+            refused += 1
+    assert refused > 500 and loaded + refused == 1000
+
+
 def tiny_file_declaring(path: Path, shape, layer_sizes) -> int:
     """A sealed model file whose W1 header declares ``shape`` but holds no data; returns its size."""
     metadata = {"format": "gpudeep-model", "format_version": 1, "estimator": "DeepRegressor",
