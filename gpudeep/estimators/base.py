@@ -198,7 +198,7 @@ class _DeepNetwork(BaseEstimator):
 
     def _facts(self, X, Y) -> dict:
         """What every rank of a data-parallel fit must agree on: the data's shapes and the settings."""
-        machine = ("backend", "checkpoint_path", "verbose", "n_jobs")
+        machine = ("backend", "checkpoint_path", "verbose", "n_jobs", "random_state")  # the seed is rank 0's anyway
         settings = {key: repr(value) for key, value in self.get_params().items() if key not in machine}
         return {"samples": X.shape[0], "features": X.shape[1], "outputs": Y.shape[1], **settings}
 
