@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="float32 products on TF32 tensor cores on a GPU, or not (default: CuPy's CUPY_TF32, off)")
     fit.add_argument("--out", type=Path, default=None, help="run folder, new or empty (default runs/DATASET-TIME)")
     fit.add_argument("--checkpoint", type=Path, default=None,
-                     help="checkpoint written after every epoch (default OUT/checkpoint.npz)")
+                     help="write a checkpoint here after every epoch, to --resume from (default: none)")
     fit.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
                      help="continue the run this checkpoint saved (same data set and settings)")
     _threads_argument(fit)
@@ -161,14 +161,13 @@ def _run(args) -> int:
 def _train(args) -> int:
     from sklearn.exceptions import ConvergenceWarning
 
-    from .estimators import DeepClassifier, DeepRegressor, load
+    from .estimators import DeepClassifier, DeepRegressor
 
     name = Path(args.dataset).stem
     out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
     root = not args.distributed or _mpi_rank() == 0  # under MPI only rank 0 writes the run folder
     if root:
         _claim_run_folder(out)
-    checkpoint = args.checkpoint or out / "checkpoint.npz"
     X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
     names = csv_feature_names(args.dataset, label=args.label) if Path(args.dataset).suffix == ".csv" else None
     X_train, X_test, y_train, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
@@ -178,20 +177,19 @@ def _train(args) -> int:
         learning_rate_init=args.lr, max_iter=args.epochs, batch_size=args.batch_size, alpha=args.alpha,
         dropout=args.dropout, random_state=args.seed, dtype=args.dtype, tf32=args.tf32, backend=args.backend,
         standardize=True, verbose=0 if args.quiet else 1, distributed=args.distributed, n_jobs=args.n_jobs,
-        checkpoint_path=checkpoint,
+        checkpoint_path=args.checkpoint,
     )
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed epoch budget is the CLI's contract
             model.fit(X_train, y_train, resume_from=args.resume)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the model is as the last finished epoch left it
         if not root:
             return 130
-        if not checkpoint.exists():
+        if not getattr(model, "n_iter_", 0):
             print("gpudeep: interrupted before the first epoch ended; nothing to keep", file=sys.stderr)
             return 130
-        model = load(checkpoint, backend=args.backend)  # the last finished epoch
         model.feature_names_ = names
         _write_run(args, out, model, task, len(y_train), X_test, y_test, time.perf_counter() - start,
                    interrupted=True)

@@ -70,6 +70,43 @@ class Callback:
         """Called when training ends, whatever the reason."""
 
 
+def copy_parameters(xp, params) -> list:
+    """A copy of per-layer pairs (W[l], b[l]) on the same device."""
+    return [(xp.astype(W, W.dtype, copy=True), xp.astype(b, b.dtype, copy=True)) for W, b in params]
+
+
+def put_back(params, copies) -> None:
+    """Overwrite per-layer pairs with ``copies`` of them, in place."""
+    for (W, b), (W_copy, b_copy) in zip(params, copies, strict=True):
+        W[...] = W_copy
+        b[...] = b_copy
+
+
+class LastFinishedEpoch(Callback):
+    """The parameters, epoch and step counts and history as they were when the last epoch ended (or when this
+    was made), for a run interrupted mid-epoch to go back to with ``restore``. The optimizer's state is not
+    kept: a model, not a resumable run (that is a checkpoint's job)."""
+
+    def __init__(self, state: TrainingState, backend: Backend):
+        self.params = copy_parameters(backend.xp, state.params)
+        self._count(state)
+
+    def on_epoch_end(self, state, logs, backend):
+        put_back(self.params, state.params)  # into the copies: no new arrays each epoch
+        self._count(state)
+        return False
+
+    def restore(self, state: TrainingState) -> None:
+        put_back(state.params, self.params)
+        state.epoch, state.step = self.epoch, self.step
+        for name, values in state.history.as_dict().items():
+            del values[self.lengths[name]:]
+
+    def _count(self, state: TrainingState) -> None:
+        self.epoch, self.step = state.epoch, state.step
+        self.lengths = {name: len(values) for name, values in state.history.as_dict().items()}
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
@@ -93,9 +130,7 @@ class EarlyStopping(Callback):
         if value > self.best + self.min_delta:
             self.best, self.best_epoch = value, state.epoch
             if self.restore_best_weights:
-                xp = backend.xp
-                self.best_params = [(xp.astype(W, W.dtype, copy=True), xp.astype(b, b.dtype, copy=True))
-                                    for W, b in state.params]
+                self.best_params = copy_parameters(backend.xp, state.params)
         self.stopped = state.epoch - self.best_epoch >= self.patience
         return self.stopped
 
@@ -107,9 +142,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, state, backend):
         if self.restore_best_weights and self.best_params is not None:
-            for (W, b), (W_best, b_best) in zip(state.params, self.best_params):
-                W[...] = W_best
-                b[...] = b_best
+            put_back(state.params, self.best_params)
 
     @property
     def best_value(self) -> float:

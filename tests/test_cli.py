@@ -262,12 +262,12 @@ def test_ctrl_c_keeps_the_last_finished_epoch_in_one_line_and_exits_130(tmp_path
     import signal
     import time
 
-    out = tmp_path / "run"
+    out, progress = tmp_path / "run", tmp_path / "progress.npz"  # the checkpoint shows that epochs have ended
     command = [sys.executable, "-m", "gpudeep", "train", "--dataset", "digits", "--epochs", "100000", "--out", str(out),
-               "--quiet"]
+               "--quiet", "--checkpoint", str(progress)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline and process.poll() is None:
+    while not progress.exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     time.sleep(0.3)  # a few more epochs
     process.send_signal(signal.SIGINT)
@@ -288,9 +288,11 @@ def test_resume_continues_the_run_a_checkpoint_saved(tmp_path):
     import json
 
     first, second = tmp_path / "first", tmp_path / "second"
-    assert run("train", "--dataset", "iris", "--epochs", "2", "--out", str(first), "--quiet").returncode == 0
+    checkpoint = tmp_path / "checkpoint.npz"
+    assert run("train", "--dataset", "iris", "--epochs", "2", "--out", str(first), "--quiet",
+               "--checkpoint", str(checkpoint)).returncode == 0
     result = run("train", "--dataset", "iris", "--epochs", "4", "--out", str(second), "--quiet",
-                 "--resume", str(first / "checkpoint.npz"))
+                 "--resume", str(checkpoint))
     assert result.returncode == 0, result.stderr
     before, after = (json.loads((folder / "metrics.json").read_text()) for folder in (first, second))
     assert after["epochs"] == 4 and after["loss_curve"][:2] == before["loss_curve"]

@@ -216,3 +216,29 @@ def test_fit_keeps_the_data_as_contiguous_rows_on_the_device(monkeypatch, order)
         warnings.simplefilter("ignore")
         DeepClassifier(**FAST).fit(np.asarray(X, order=order), y)
     assert seen == [((60, 5), True, (60, 3), True)]
+
+
+def test_ctrl_c_mid_epoch_leaves_the_model_as_the_last_finished_epoch(monkeypatch):
+    """Interrupted in its third epoch, a fit ends where a two-epoch fit ends: same weights, history, n_iter_."""
+    from gpudeep import training
+
+    X, y = make_classification(n_samples=64, n_features=5, n_redundant=0, random_state=0)
+    settings = {**FAST, "batch_size": 16, "shuffle": False, "tol": 0, "n_iter_no_change": 100}
+    two_epochs = DeepClassifier(**{**settings, "max_iter": 2}).fit(X, y)
+    original, steps = training.train_step, []
+
+    def interrupted(*args, **kwargs):
+        steps.append(1)
+        if len(steps) == 10:  # the second step of the third epoch (4 steps an epoch)
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_step", interrupted)
+    model = DeepClassifier(**settings)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    assert model.n_iter_ == 2 and model.loss_curve_ == two_epochs.loss_curve_
+    for (W, b), (W2, b2) in zip(model.state_.params, two_epochs.state_.params):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
+    np.testing.assert_array_equal(model.predict_proba(X), two_epochs.predict_proba(X))

@@ -23,7 +23,7 @@ from ..backend import Backend, get_backend
 from ..distributed import DataParallelStep, world
 from ..network import Architecture, forward, init_parameters
 from ..optim import make_optimizer, make_schedule
-from ..training import EarlyStopping, TrainingDivergedError, TrainingState, train
+from ..training import EarlyStopping, LastFinishedEpoch, TrainingDivergedError, TrainingState, train
 from . import rules
 from .inputs import check_labels, check_range, device_rows, explained, seed_of
 from .persistence import CheckpointWriter, load_checkpoint
@@ -150,15 +150,16 @@ class _DeepNetwork(BaseEstimator):
         writer = CheckpointWriter(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
+        last_epoch = LastFinishedEpoch(state, backend)
         with contextlib.nullcontext() if group is None else group.ending_the_job_on_failure(), \
-                self._unfitted_if_diverged():
+                self._unfitted_if_diverged(), self._at_the_last_epoch_if_interrupted(last_epoch, group, validation):
             with backend.on_device(), backend.allow_tf32(self.tf32):
                 history = train(
                     backend, state, X_device, Y_device,
                     epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
                     dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
                     validation=validation, score=self._device_score,
-                    callbacks=[c for c in (stopper, writer) if c is not None],
+                    callbacks=[c for c in (stopper, writer, last_epoch) if c is not None],
                     verbose=int(self.verbose) if root else 0, n_jobs=self.n_jobs,
                     step=None if group is None else DataParallelStep(group, backend),
                 )
@@ -170,6 +171,17 @@ class _DeepNetwork(BaseEstimator):
                 ConvergenceWarning, stacklevel=3,
             )
         return self
+
+    @contextlib.contextmanager
+    def _at_the_last_epoch_if_interrupted(self, last_epoch: LastFinishedEpoch, group, validation):
+        """Ctrl-C (KeyboardInterrupt) mid-epoch leaves the model as the last finished epoch left it, with its
+        fitted attributes, before the interrupt goes on."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            last_epoch.restore(self.state_)
+            self._record(self.state_.history, group, has_validation=validation is not None)
+            raise
 
     @contextlib.contextmanager
     def _unfitted_if_diverged(self):
