@@ -263,7 +263,7 @@ class DataParallelStep(Step):
         self.batch_size = batch.shape[0]
         return batch[self.group.rank::self.group.size]
 
-    def __call__(self, xp, arch, params, optimizer, X, Y, *, l2: float = 0.0, masks=None):
+    def __call__(self, xp, arch, params, optimizer, X, Y, *, l2: float = 0.0, masks=None, s=None):
         """On the shard X ``(n[0], m_r)``, Y ``(n[L], m_r)``; returns (its cost, A[L]) like ``train_step``.
 
         Rank 0 carries the whole L2 term of the cost, scaled so that the loop's weighting by m_r and sum
@@ -272,8 +272,8 @@ class DataParallelStep(Step):
         B, m_r = self.batch_size, Y.shape[1]
         cache = forward(xp, arch, params, X, masks)
         if m_r:
-            cost = compute_cost(xp, arch, cache, Y)
-            grads = backward(xp, arch, params, cache, Y)
+            cost = compute_cost(xp, arch, cache, Y, s)
+            grads = backward(xp, arch, params, cache, Y, s=s)
         else:  # more ranks than rows left in the last batch
             cost = xp.zeros((), dtype=params[0][0].dtype)
             grads = [(xp.zeros_like(W), xp.zeros_like(b)) for W, b in params]

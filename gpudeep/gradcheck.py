@@ -47,13 +47,15 @@ def relative_error(numerical: np.ndarray, analytic: np.ndarray) -> float:
 
 
 def gradient_check(
-    backend: Backend, arch: Architecture, params, X, Y, *, l2: float = 0.0, masks=None, epsilon: float = 1e-5
+    backend: Backend, arch: Architecture, params, X, Y, *, l2: float = 0.0, masks=None, s=None,
+    epsilon: float = 1e-5,
 ) -> GradientCheck:
     """Compare ``backward`` with (J(θ + ε) - J(θ - ε)) / 2ε for every parameter.
 
     Runs in float64 on copies of ``params``, ``X`` ``(n[0], m)`` and ``Y`` ``(n[L], m)``,
     which may be of any dtype on ``backend``; the caller's arrays are left untouched.
-    ``l2`` and the dropout ``masks`` (fixed, so the cost is deterministic) are as for ``backward``.
+    ``l2``, the sample weights ``s`` ``(1, m)`` and the dropout ``masks`` (fixed, so the cost is
+    deterministic) are as for ``backward``.
     Where a ReLU input Z is exactly 0 the derivative is undefined and the check
     fails there; zero biases behind a layer that is dead for some sample do that,
     which is why ``check_architecture`` draws nonzero biases.
@@ -62,13 +64,14 @@ def gradient_check(
     params = [(xp.astype(W, xp.float64), xp.astype(b, xp.float64)) for W, b in params]
     X, Y = xp.astype(X, xp.float64), xp.astype(Y, xp.float64)
     masks = masks and [None if D is None else xp.astype(D, xp.float64) for D in masks]
+    s = None if s is None else xp.astype(s, xp.float64)
     m = Y.shape[1]
 
     def cost() -> float:
-        J = compute_cost(xp, arch, forward(xp, arch, params, X, masks), Y) + l2_penalty(xp, params, l2, m)
+        J = compute_cost(xp, arch, forward(xp, arch, params, X, masks), Y, s) + l2_penalty(xp, params, l2, m)
         return float(backend.to_numpy(J))
 
-    grads = backward(xp, arch, params, forward(xp, arch, params, X, masks), Y, l2)
+    grads = backward(xp, arch, params, forward(xp, arch, params, X, masks), Y, l2, s)
     errors = []
     for l, ((W, b), (dW, db)) in enumerate(zip(params, grads), start=1):
         for name, P, dP in ((f"dW[{l}]", W, dW), (f"db[{l}]", b, db)):

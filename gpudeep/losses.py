@@ -5,6 +5,9 @@ its own: sigmoid with binary cross-entropy, softmax with categorical
 cross-entropy, identity with mean squared error. For these pairs the output
 layer's error is one fused expression, dZ[L] = (A[L] - Y) / m, that never
 divides by a probability. Y has the shape of A[L], ``(n[L], m)``.
+
+With sample weights s ``(1, m)``, each sample's loss counts s⁽ⁱ⁾ times:
+J = (1/m) Σ s⁽ⁱ⁾·ℓ(a⁽ⁱ⁾, y⁽ⁱ⁾) and dZ[L] = s ∗ (A[L] - Y) / m.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from .backend import elementwise
 class Loss:
     """One cost function and the output activation it is fused with.
 
-    cost(xp, ZL, AL, Y) -> a 0-d array on the device (no host synchronisation).
+    cost(xp, ZL, AL, Y, s=None) -> a 0-d array on the device (no host synchronisation); s: sample
+    weights ``(1, m)`` or None.
     """
 
     name: str
@@ -28,12 +32,12 @@ class Loss:
     cost: Callable
 
 
-def binary_cross_entropy(xp, ZL, AL, Y):
+def binary_cross_entropy(xp, ZL, AL, Y, s=None):
     """-(1/m) Σ [Y·log σ(Z) + (1-Y)·log(1-σ(Z))], computed from the logits.
 
     Per element this equals max(Z, 0) - Z·Y + log(1 + e^-|Z|): finite for any Z.
     """
-    return xp.sum(_binary_cross_entropy_terms(xp, ZL, Y, Y.shape[1]))
+    return _weighted_sum(xp, _binary_cross_entropy_terms(xp, ZL, Y, Y.shape[1]), s)
 
 
 @elementwise
@@ -42,14 +46,14 @@ def _binary_cross_entropy_terms(xp, Z, Y, m):
     return (xp.maximum(Z, 0.0) - Z * Y + xp.log1p(xp.exp(-xp.abs(Z)))) / m
 
 
-def categorical_cross_entropy(xp, ZL, AL, Y):
+def categorical_cross_entropy(xp, ZL, AL, Y, s=None):
     """-(1/m) Σ Y·log softmax(Z), with log softmax(Z) = Z - logsumexp(Z) over each column.
 
     logsumexp(Z) = Z_max + log Σ e^(Z - Z_max), with Z_max the column's largest logit, never overflows.
     """
     Z_max = xp.max(ZL, axis=0, keepdims=True)
     sum_exp = xp.sum(shifted_exp(xp, ZL, Z_max), axis=0, keepdims=True)
-    return xp.sum(_categorical_cross_entropy_terms(xp, ZL, Y, Z_max, sum_exp, Y.shape[1]))
+    return _weighted_sum(xp, _categorical_cross_entropy_terms(xp, ZL, Y, Z_max, sum_exp, Y.shape[1]), s)
 
 
 @elementwise
@@ -58,9 +62,9 @@ def _categorical_cross_entropy_terms(xp, Z, Y, Z_max, sum_exp, m):
     return Y * (Z_max + xp.log(sum_exp) - Z) / m
 
 
-def mean_squared_error(xp, ZL, AL, Y):
+def mean_squared_error(xp, ZL, AL, Y, s=None):
     """(1/2m) Σ (A - Y)²: half the squared error, summed over outputs, averaged over samples."""
-    return xp.sum(_half_squared_error(xp, AL, Y, 2 * Y.shape[1]))
+    return _weighted_sum(xp, _half_squared_error(xp, AL, Y, 2 * Y.shape[1]), s)
 
 
 @elementwise
@@ -69,9 +73,16 @@ def _half_squared_error(xp, AL, Y, two_m):
     return (AL - Y) * (AL - Y) / two_m
 
 
-def output_delta(xp, AL, Y):
-    """dZ[L] = (A[L] - Y) / m, the output error shared by every loss with its matching activation."""
-    return _difference_over(xp, AL, Y, Y.shape[1])
+def _weighted_sum(xp, terms, s):
+    """Σ terms, each column (sample) weighted by s ``(1, m)`` when there are sample weights."""
+    return xp.sum(terms if s is None else terms * s)
+
+
+def output_delta(xp, AL, Y, s=None):
+    """dZ[L] = (A[L] - Y) / m, the output error shared by every loss with its matching activation;
+    s ∗ (A[L] - Y) / m with sample weights s ``(1, m)``."""
+    dZ = _difference_over(xp, AL, Y, Y.shape[1])
+    return dZ if s is None else dZ * s
 
 
 @elementwise

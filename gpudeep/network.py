@@ -9,6 +9,9 @@ W[l] is ``(n[l], n[l-1])`` and b[l] is ``(n[l], 1)``.
                dZ[l-1] = W[l]ᵀ·dZ[l] ∗ g'[l-1](Z[l-1])
     update     W[l] -= α·dW[l]                    b[l] -= α·db[l]
 
+Sample weights s ``(1, m)``, when given, weight each sample's loss: J = (1/m) Σ s⁽ⁱ⁾·ℓ⁽ⁱ⁾ and
+dZ[L] = s ∗ (A[L] - Y) / m; the rest of backward is unchanged.
+
 Two regularisers are part of the math: an L2 penalty λ, which adds
 (λ/2m)·Σ‖W[l]‖² to the cost and (λ/m)·W[l] to dW[l], and inverted dropout,
 A[l] ∗= D[l] with masks D[l] of 0 and 1/keep_prob drawn by the caller.
@@ -154,11 +157,12 @@ def forward(xp, arch: Architecture, params, X, masks=None) -> Cache:
     return Cache(Z, A, D)
 
 
-def compute_cost(xp, arch: Architecture, cache: Cache, Y):
-    """The loss J(A[L], Y) as a 0-d array on the device; Y has the shape of A[L], (n[L], m)."""
+def compute_cost(xp, arch: Architecture, cache: Cache, Y, s=None):
+    """The loss J(A[L], Y) as a 0-d array on the device; Y has the shape of A[L], (n[L], m); s: sample
+    weights ``(1, m)`` or None."""
     _check_targets(arch, cache, Y)
     L = arch.L
-    return arch.loss_function.cost(xp, cache.Z[L], cache.A[L], Y)
+    return arch.loss_function.cost(xp, cache.Z[L], cache.A[L], Y, s)
 
 
 def l2_penalty(xp, params, l2: float, m: int):
@@ -166,16 +170,16 @@ def l2_penalty(xp, params, l2: float, m: int):
     return sum(xp.sum(W * W) for W, _ in params) * (l2 / (2 * m))
 
 
-def backward(xp, arch: Architecture, params, cache: Cache, Y, l2: float = 0.0):
+def backward(xp, arch: Architecture, params, cache: Cache, Y, l2: float = 0.0, s=None):
     """[(dW[1], db[1]), ..., (dW[L], db[L])] of the cost, from the forward ``cache``.
 
     Starts from the fused dZ[L] = (A[L] - Y) / m and skips dA[0]: the input needs no gradient.
-    ``l2`` is the penalty λ; dropout masks come from the cache.
+    ``l2`` is the penalty λ; ``s`` the sample weights ``(1, m)`` or None; dropout masks come from the cache.
     """
     _check_targets(arch, cache, Y)
     L, m = arch.L, Y.shape[1]
     grads = [None] * L
-    dZ = output_delta(xp, cache.A[L], Y)  # dZ[L] = (A[L] - Y) / m
+    dZ = output_delta(xp, cache.A[L], Y, s)  # dZ[L] = (A[L] - Y) / m, times s when weighted
     for l in range(L, 0, -1):
         W, _ = params[l - 1]
         dW = dZ @ cache.A[l - 1].T  # dW[l] = dZ[l]·A[l-1]ᵀ

@@ -14,6 +14,7 @@ knows nothing of MPI.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -61,13 +62,27 @@ class TrainingState:
 
 
 class Callback:
-    """Called once per epoch, after the metrics reach the host; return True to stop training."""
+    """Hooks the loop calls: once before the first epoch, once per epoch after the metrics reach the host
+    (return True to stop training), and once when training ends, whatever the reason.
+
+    ``logs`` holds the epoch's ``loss`` and, where they are computed, ``score``, ``val_loss`` and
+    ``val_score`` (see ``History``). An estimator hands itself to its callbacks through ``set_model``
+    before training, as ``self.model``.
+    """
+
+    model = None
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def on_train_begin(self, state: TrainingState, backend: Backend) -> None:
+        """Called before the first epoch."""
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float], backend: Backend) -> bool:
         return False
 
-    def on_train_end(self, state: TrainingState, backend: Backend) -> None:
-        """Called when training ends, whatever the reason."""
+    def on_train_end(self, state: TrainingState, backend: Backend, error: BaseException | None = None) -> None:
+        """Called when training ends; ``error`` is the exception that ended it, or None when it ended normally."""
 
 
 def copy_parameters(xp, params) -> list:
@@ -140,7 +155,7 @@ class EarlyStopping(Callback):
             if self.sign * value > self.best + self.min_delta:
                 self.best, self.best_epoch = self.sign * value, epoch
 
-    def on_train_end(self, state, backend):
+    def on_train_end(self, state, backend, error=None):
         if self.restore_best_weights and self.best_params is not None:
             put_back(state.params, self.best_params)
 
@@ -161,9 +176,10 @@ class Step:
         return batch
 
     def __call__(self, xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2: float = 0.0,
-                 masks=None):
-        """``train_step`` on X ``(n[0], m)``, Y ``(n[L], m)``: returns (the batch's cost, A[L])."""
-        return train_step(xp, arch, params, optimizer, X, Y, l2=l2, masks=masks)
+                 masks=None, s=None):
+        """``train_step`` on X ``(n[0], m)``, Y ``(n[L], m)``, sample weights s ``(1, m)`` or None: returns
+        (the batch's cost, A[L])."""
+        return train_step(xp, arch, params, optimizer, X, Y, l2=l2, masks=masks, s=s)
 
     def total(self, values: np.ndarray) -> np.ndarray:
         """This process's per-step metrics (host, each weighted by its rows' share of the epoch), summed over
@@ -183,10 +199,12 @@ def train(
     l2: float = 0.0,
     dropout: float = 0.0,
     schedule: Callable[[int], float] | None = None,
+    sample_weight=None,
     validation: tuple | None = None,
     score: Callable | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: int = 0,
+    score_name: str = "score",
     step: Step | None = None,
     n_jobs: int | None = None,
 ) -> History:
@@ -194,23 +212,32 @@ def train(
 
     X and Y hold samples as rows (C-contiguous, so that gathering a batch's rows is cheap);
     each batch reaches the math as ``X_batch.T``, ``(n[0], m_batch)``.
+    sample_weight: a device array ``(m,)`` weighting each sample's loss (the batch's rows reach the math
+    as s ``(1, m_batch)``), or None.
     validation: device arrays (X_val, Y_val), samples as rows too, evaluated once per epoch without dropout.
     score(xp, A_L, Y) -> 0-d array: a metric where higher is better (accuracy, R²), kept for
     the training batches and the validation data.
+    verbose: 0 silent; 1 a progress bar on a terminal, else a line per epoch on stderr; 2 a line per epoch.
+    score_name: what ``score`` is (accuracy, r2), for the printed lines.
     step: how each batch is trained (``Step()``, the default: ``train_step`` on the whole batch).
     n_jobs: BLAS threads on the CPU; None chooses them by the size of a step (see ``gpudeep.threads``).
     Raises ``TrainingDivergedError`` when a cost or a weight is not finite.
     """
-    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=None if verbose else True, leave=False)
+    lines = verbose >= 2 or (verbose == 1 and not sys.stderr.isatty())
+    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not verbose or lines, leave=False)
+    if lines:
+        print(_legend(score_name, validation is not None), file=sys.stderr)
     step = step or Step()
     settings = {"batch_size": batch_size, "shuffle": shuffle, "l2": l2, "dropout": dropout, "score": score,
-                "step": step}
+                "step": step, "sample_weight": sample_weight}
     memory_guard = backend.memory_guard(
         f"training with batch_size {batch_size}",
         "lower batch_size or the layer sizes (float32 halves float64's memory)",
     )
     rows_per_step = step.shard(np.arange(batch_size)).shape[0]
     try:
+        for callback in callbacks:
+            callback.on_train_begin(state, backend)
         with memory_guard, backend.blas_threads(state.arch.step_flops(rows_per_step), n_jobs):
             for _ in bar:
                 if schedule is not None:
@@ -219,35 +246,57 @@ def train(
                 logs = _epoch_logs(backend, state, costs, scores, validation, score, step)
                 for name, value in logs.items():
                     getattr(state.history, name).append(value)
-                bar.set_postfix(logs, refresh=False)
-                if verbose >= 2:
-                    print(f"epoch {state.epoch}: " + ", ".join(f"{k} {v:.6g}" for k, v in logs.items()))
+                shown = {_shown_name(name, score_name): value for name, value in logs.items()}
+                bar.set_postfix(shown, refresh=False)
+                if lines:
+                    print(f"epoch {state.epoch}: " + ", ".join(f"{k} {v:.6g}" for k, v in shown.items()),
+                          file=sys.stderr, flush=True)
                 stops = [callback.on_epoch_end(state, logs, backend) for callback in callbacks]  # every one runs
                 if any(stops):
                     break
-    finally:
-        bar.close()
-        for callback in callbacks:
-            callback.on_train_end(state, backend)
+    except BaseException as error:
+        _end(callbacks, state, backend, bar, error)
+        raise
+    _end(callbacks, state, backend, bar, None)
     return state.history
 
 
-def train_step(xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2: float = 0.0, masks=None):
+def _end(callbacks: Sequence[Callback], state: TrainingState, backend: Backend, bar, error) -> None:
+    bar.close()
+    for callback in callbacks:
+        callback.on_train_end(state, backend, error)
+
+
+def _shown_name(name: str, score_name: str) -> str:
+    """A log's name as printed: ``score`` is called what it is (accuracy, r2)."""
+    return name.replace("score", score_name)
+
+
+def _legend(score_name: str, validation: bool) -> str:
+    """What the per-epoch lines report."""
+    text = (f"loss: the training cost with its L2 term, and {score_name}: on the training batches, each averaged "
+            f"over the epoch's batches as they were trained (with dropout)")
+    return text + (f"; val_loss and val_{score_name}: on the validation data after the epoch" if validation else "")
+
+
+def train_step(xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2: float = 0.0, masks=None,
+               s=None):
     """One training step on a batch X ``(n[0], m)``, Y ``(n[L], m)``: forward, cost, backward, update.
+    s: sample weights ``(1, m)`` or None.
 
     Returns (cost, A[L]): the cost with its L2 term as a 0-d device array, and the output before the update.
     The gradients are the optimizer's to use up (see ``Optimizer.step``).
     """
     cache = forward(xp, arch, params, X, masks)
-    cost = compute_cost(xp, arch, cache, Y)
+    cost = compute_cost(xp, arch, cache, Y, s)
     if l2:
         cost = cost + l2_penalty(xp, params, l2, Y.shape[1])
-    optimizer.step(xp, params, backward(xp, arch, params, cache, Y, l2))
+    optimizer.step(xp, params, backward(xp, arch, params, cache, Y, l2, s))
     return cost, cache.A[arch.L]
 
 
 def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, score,
-               step: Step):
+               step: Step, sample_weight):
     """One pass over X ``(m, n[0])``, Y ``(m, n[L])`` in shuffled mini-batches of rows; returns the steps'
     (costs, scores) on the device, each weighted by the share of the epoch's rows this process trained on."""
     xp, arch, m = backend.xp, state.arch, X.shape[0]
@@ -260,7 +309,8 @@ def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuf
         X_batch, Y_batch = xp.take(X, batch, axis=0).T, xp.take(Y, batch, axis=0).T  # (n, m_batch) views
         m_batch = X_batch.shape[1]
         masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
-        cost, A_L = step(xp, arch, state.params, state.optimizer, X_batch, Y_batch, l2=l2, masks=masks)
+        s = None if sample_weight is None else xp.reshape(xp.take(sample_weight, batch), (1, m_batch))
+        cost, A_L = step(xp, arch, state.params, state.optimizer, X_batch, Y_batch, l2=l2, masks=masks, s=s)
         costs.append(cost * (m_batch / m))
         if score is not None:  # a part of a batch can hold no rows (more processes than rows left): it scores 0
             scores.append(score(xp, A_L, Y_batch) * (m_batch / m) if m_batch else xp.zeros((), dtype=X.dtype))

@@ -15,7 +15,7 @@ from gpudeep.gradcheck import (
     relative_error,
 )
 from gpudeep.losses import LOSSES
-from gpudeep.network import Architecture, init_parameters
+from gpudeep.network import Architecture, backward, compute_cost, forward, init_parameters
 
 HIDDEN = list(activations.HIDDEN)
 
@@ -72,3 +72,35 @@ def test_l2_penalty_and_dropout_gradients(backend, hidden):
     result = gradient_check(backend, arch, params, backend.asarray(X, "float64"), backend.asarray(Y, "float64"),
                             l2=0.7, masks=masks)
     assert result.max_error <= 1e-7, str(result)
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_sample_weight_gradients(backend, loss):
+    """Sample weights s scale each sample's loss and dZ[L]: checked with L2 and dropout masks too."""
+    arch = Architecture.build([3, 5, 4, 3], hidden="tanh", loss=loss)
+    rng = np.random.default_rng(11)
+    params = [(W, backend.asarray(rng.normal(0, 0.5, size=b.shape), "float64"))
+              for W, b in init_parameters(arch, backend, dtype="float64", rng=rng)]
+    X, Y = random_problem(arch, 6, rng)
+    s = backend.asarray(rng.uniform(0.0, 3.0, size=(1, 6)), "float64")
+    masks = [backend.asarray((rng.random((n, 6)) > 0.3) / 0.7, "float64") for n in (5, 4)]
+    result = gradient_check(backend, arch, params, backend.asarray(X, "float64"), backend.asarray(Y, "float64"),
+                            l2=0.3, masks=masks, s=s)
+    assert result.max_error <= 1e-7, str(result)
+
+
+def test_sample_weights_of_one_change_nothing_and_a_zero_weight_drops_a_sample(numpy_backend):
+    xp = numpy_backend.xp
+    arch = Architecture.build([3, 4, 3], hidden="relu", loss="categorical_cross_entropy")
+    params = init_parameters(arch, numpy_backend, dtype="float64", rng=0)
+    X, Y = random_problem(arch, 5, rng=1)
+    cache = forward(xp, arch, params, X)
+    ones = np.ones((1, 5))
+    assert compute_cost(xp, arch, cache, Y, ones) == compute_cost(xp, arch, cache, Y)
+    weighted = backward(xp, arch, params, cache, Y, 0, ones)
+    for (dW, db), (dW1, db1) in zip(backward(xp, arch, params, cache, Y), weighted):
+        assert np.array_equal(dW, dW1) and np.array_equal(db, db1)
+    dropped = np.array([[1.0, 1.0, 1.0, 1.0, 0.0]])
+    first_four = forward(xp, arch, params, X[:, :4])
+    assert compute_cost(xp, arch, cache, Y, dropped) == pytest.approx(
+        float(compute_cost(xp, arch, first_four, Y[:, :4])) * 4 / 5, rel=1e-14)

@@ -12,6 +12,7 @@ from gpudeep.gradcheck import random_problem
 from gpudeep.network import Architecture, init_parameters
 from gpudeep.optim import SGD, Adam
 from gpudeep.training import (
+    Callback,
     EarlyStopping,
     History,
     TrainingDivergedError,
@@ -108,12 +109,42 @@ def test_divergence_stops_within_the_epoch_naming_epoch_and_step(backend):
 
 
 def test_progress_output(numpy_backend, capsys):
+    """verbose=1 off a terminal (here) prints what the bar would show, a line per epoch, after saying what the
+    numbers are; verbose=0 prints nothing."""
     state, X, Y = setup(numpy_backend)
     train(numpy_backend, state, X, Y, epochs=2, batch_size=32, verbose=0)
-    train(numpy_backend, state, X, Y, epochs=2, batch_size=32, verbose=1)  # no terminal: no bar
     assert capsys.readouterr() == ("", "")
-    train(numpy_backend, state, X, Y, epochs=2, batch_size=32, verbose=2)
-    assert capsys.readouterr().out.count("loss") == 2
+    for verbose in (1, 2):
+        train(numpy_backend, state, X, Y, epochs=2, batch_size=32, verbose=verbose, score_name="accuracy",
+              score=lambda xp, A, Y: xp.mean(A), validation=(X, Y))
+        out, err = capsys.readouterr()
+        legend, *epochs = err.splitlines()
+        assert out == "" and "accuracy: on the training batches" in legend and "val_accuracy" in legend
+        assert len(epochs) == 2 and epochs[0].startswith(f"epoch {state.epoch - 1}: loss ")
+        assert "val_accuracy" in epochs[1] and "score" not in err
+
+
+def test_callbacks_hear_the_start_every_epoch_and_how_it_ended(numpy_backend):
+    heard = []
+
+    class Listener(Callback):
+        def on_train_begin(self, state, backend):
+            heard.append("begin")
+
+        def on_epoch_end(self, state, logs, backend):
+            heard.append(sorted(logs))
+            return False
+
+        def on_train_end(self, state, backend, error=None):
+            heard.append(error)
+
+    state, X, Y = setup(numpy_backend)
+    train(numpy_backend, state, X, Y, epochs=2, batch_size=32, callbacks=[Listener()])
+    assert heard == ["begin", ["loss"], ["loss"], None]
+    heard.clear()
+    with pytest.raises(TrainingDivergedError) as raised:
+        train(numpy_backend, state, X * np.inf, Y, epochs=2, batch_size=32, callbacks=[Listener()])
+    assert heard == ["begin", raised.value]
 
 
 def test_an_epoch_never_copies_the_data_set(numpy_backend):
