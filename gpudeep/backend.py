@@ -282,16 +282,17 @@ def get_backend(name: str | None = None, device=None) -> Backend:
             raise BackendUnavailableError(f"the cupy backend cannot run: {probe.reason}. To fix: {CUPY_FIX}")
         return cuda.CupyBackend.on(probe.cupy, index, f"cupy {origin}: {probe.reason}")
     if probe.cupy is None:
-        # Without CuPy the CPU is the expected choice; CuPy that fails to run deserves a warning.
-        _log_fallback(probe.reason, logging.WARNING if probe.installed else logging.INFO)
+        # Without CuPy the CPU is the expected choice, and no news; CuPy that fails to run deserves a warning.
+        _log_fallback(probe.reason, logging.WARNING if probe.installed else logging.DEBUG)
         return _numpy_backend(f"auto chose numpy: {probe.reason}")
     return cuda.CupyBackend.on(probe.cupy, index, f"auto chose cupy: {probe.reason}")
 
 
 @functools.cache
 def _log_fallback(reason: str, level: int) -> None:
-    """One line per process and reason, however often ``auto`` is resolved."""
-    log.log(level, "gpudeep: using numpy: %s", reason)
+    """One short line per process and reason, however often ``auto`` is resolved: the reason's first clause
+    (``gpudeep info`` gives it whole, with the fix)."""
+    log.log(level, "gpudeep: %s, so gpudeep runs on the CPU (NumPy); `gpudeep info` says why", reason.split(":")[0])
 
 
 def _numpy_backend(reason: str) -> Backend:

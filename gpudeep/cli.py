@@ -1,35 +1,59 @@
-"""The ``gpudeep`` command. Thin: parses, calls the library, prints.
+"""gpudeep: deep L-layer networks on NumPy (CPU) or CuPy (NVIDIA GPU): train, evaluate, predict, check.
 
-Exit codes: 0 success, 1 failure, 2 usage error.
+Exit codes: 0 success, 1 failure (the run diverged, the GPU is unusable), 2 bad usage or bad input,
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
+import shlex
 import sys
 import time
+import traceback
 import warnings
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from . import tutorial
+from . import runs, tutorial
 from .activations import HIDDEN
-from .backend import BACKEND_NAMES, describe, get_backend
-from .datasets import NAMES, csv_feature_names, load_dataset, read_csv, split
+from .backend import BACKEND_NAMES, DTYPES, describe, get_backend
+from .datasets import NAMES, TASKS, NotANumber, csv_feature_names, fingerprint, load_dataset, read_csv, split_indices
 from .estimators import rules
 from .gradcheck import DEFAULT_TOLERANCE, check_architecture
 from .losses import LOSSES
 from .network import Architecture
 
 BENCH_PARTS = ("step", "fit", "train")  # what `gpudeep bench` times (gpudeep.bench.PARTS, without importing it)
+# The estimator parameters that `gpudeep train` sets, by the flag that sets them: errors name the flag
+FLAGS = {"hidden_layer_sizes": "--layers", "activation": "--activation", "solver": "--optimizer",
+         "learning_rate_init": "--lr", "max_iter": "--epochs", "batch_size": "--batch-size", "alpha": "--alpha",
+         "dropout": "--dropout", "dtype": "--dtype", "tf32": "--tf32", "n_jobs": "--n-jobs", "random_state": "--seed",
+         "validation_fraction": "--validation-fraction"}
+# What config.json records and --config takes back: every option of `gpudeep train` that shapes the run,
+# not where it writes, how it reports or what it resumes
+NOT_CONFIG = ("out", "checkpoint", "resume", "quiet", "debug", "config", "track", "command")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error in one line (and where to read the usage), like every other error."""
+    """argparse, with a usage error in one line (and where to read the usage), like every other error, and
+    its options by destination (``options``)."""
+
+    def __init__(self, *args, **kwargs):
+        self.options: dict[str, argparse.Action] = {}
+        self.commands: dict[str, _Parser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        self.options[action.dest] = action
+        return action
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -37,67 +61,130 @@ class _Parser(argparse.ArgumentParser):
 
 def _layer_sizes(text: str) -> list[int]:
     try:
-        return [int(n) for n in text.split(",")]
+        sizes = [int(n) for n in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 4,8,3, got {text!r}") from None
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 256,128, got {text!r}")
+    return sizes
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gpudeep", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1 (exclusive) such as 0.2, got {text!r}")
+    return value
 
-    info = commands.add_parser("info", help="the backend gpudeep chooses here, why, and the device")
-    info.add_argument("--backend", choices=BACKEND_NAMES, default=None)
 
-    check = commands.add_parser("gradcheck", help="check backward() against numerical gradients (float64)")
-    check.add_argument("--backend", choices=BACKEND_NAMES, default=None)
-    check.add_argument("--layers", type=_layer_sizes, default=[4, 5, 5, 3], help="n[0],...,n[L] (default 4,5,5,3)")
-    check.add_argument("--hidden", choices=HIDDEN, default="relu")
-    check.add_argument("--loss", choices=list(LOSSES), default="categorical_cross_entropy")
-    check.add_argument("--samples", type=int, default=5)
-    check.add_argument("--seed", type=int, default=0)
-    check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+def _library_version() -> str:
+    try:
+        return version("gpudeep")
+    except PackageNotFoundError:
+        return "0+unknown (not installed)"
 
-    demo = commands.add_parser("tutorial", help="the tutorial's network as written, then fixed")
-    demo.add_argument("--backend", choices=BACKEND_NAMES, default=None)
-    demo.add_argument("--seed", type=int, default=0)
 
-    fit = commands.add_parser("train", help="train on a data set; writes model, metrics and loss curve to a run folder")
+def _parser() -> _Parser:
+    parser = _Parser(prog="gpudeep", description=__doc__.split("\n\n")[0],
+                     epilog="Run gpudeep COMMAND --help for a command's options.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (anywhere on the line)")
+    parser.add_argument("--version", action="version", version=f"gpudeep {_library_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> _Parser:
+        sub = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        parser.commands[name] = sub
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show the traceback of an error")
+        return sub
+
+    fit = command("train", "train on a data set and write the model, its metrics, history and curves, and the "
+                           "run's config and split to a run folder")
     _data_arguments(fit)
-    fit.add_argument("--backend", choices=BACKEND_NAMES, default=None)
+    fit.add_argument("--validation-fraction", type=_fraction, default=None, metavar="F",
+                     help="hold out this share of the training rows to score after every epoch (default: none; "
+                          "0.1 with --early-stopping)")
+    fit.add_argument("--early-stopping", action="store_true",
+                     help="stop when the validation score stops improving, and keep the best epoch's weights")
+    _backend_argument(fit)
     fit.add_argument("--layers", type=_layer_sizes, default=[256, 128], help="hidden layer sizes (default 256,128)")
     fit.add_argument("--activation", choices=rules.choices("activation"), default="relu",
                      help="hidden activation (default relu)")
-    fit.add_argument("--epochs", type=int, default=60, help="most epochs (default 60; fewer if converged)")
-    fit.add_argument("--batch-size", type=int, default=64)
+    fit.add_argument("--epochs", type=int, default=60, help="most epochs (default 60; fewer with --early-stopping)")
+    fit.add_argument("--batch-size", type=int, default=64, help="samples per mini-batch (default 64)")
     fit.add_argument("--optimizer", choices=rules.choices("solver"), default="adam", help="(default adam)")
     fit.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (default 1e-3)")
     fit.add_argument("--dropout", type=float, default=0.2, help="dropout rate on hidden layers (default 0.2)")
     fit.add_argument("--alpha", type=float, default=0.1, help="L2 penalty (default 0.1)")
-    fit.add_argument("--dtype", choices=rules.choices("dtype"), default="float32")
+    fit.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the weights and math "
+                                                                        "(default float32)")
     fit.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None,
                      help="float32 products on TF32 tensor cores on a GPU, or not (default: CuPy's CUPY_TF32, off)")
     fit.add_argument("--out", type=Path, default=None, help="run folder, new or empty (default runs/DATASET-TIME)")
+    fit.add_argument("--config", type=Path, default=None, metavar="FILE",
+                     help="take the options of a run's config.json (options given here override them)")
     fit.add_argument("--checkpoint", type=Path, default=None,
                      help="write a checkpoint here after every epoch, to --resume from (default: none)")
     fit.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
                      help="continue the run this checkpoint saved (same data set and settings)")
+    fit.add_argument("--track", nargs="?", const="", default=None, metavar="URI",
+                     help="log the run to MLflow: to URI, or MLFLOW_TRACKING_URI, or sqlite:///mlflow.db here "
+                          "(needs pip install 'gpudeep[track]')")
     _threads_argument(fit)
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     fit.add_argument("--distributed", action="store_true",
                      help="data-parallel over the ranks of an MPI job: mpirun -n 4 gpudeep train --distributed")
 
-    evaluate = commands.add_parser("evaluate", help="score a saved model on a data set's held-out split")
-    evaluate.add_argument("model", type=Path)
+    evaluate = command("evaluate", "score a saved model: on its run's recorded held-out rows, a split of "
+                                   "--dataset, or all of it (--whole)")
+    evaluate.add_argument("model", type=Path, help="a model file, or the run folder that holds model.npz")
     _digest_argument(evaluate)
-    _data_arguments(evaluate)
-    evaluate.add_argument("--backend", choices=BACKEND_NAMES, default=None)
+    evaluate.add_argument("--dataset", default=None,
+                          help=f"{', '.join(NAMES)}, or a .npz (X, y) or .csv file (default: the run's)")
+    evaluate.add_argument("--label", default=None, help="label column of a CSV data set (default: the run's, or "
+                                                        "the last)")
+    evaluate.add_argument("--whole", action="store_true", help="score every row of the data set")
+    evaluate.add_argument("--test-size", type=_fraction, default=None,
+                          help="split the data anew, holding out this share (default: the run's recorded split)")
+    evaluate.add_argument("--seed", type=int, default=None, help="seed of a new split (default 0)")
+    _backend_argument(evaluate)
     _threads_argument(evaluate)
 
-    bench = commands.add_parser("bench", help="time a training step, a whole fit and the train command "
-                                              "against PyTorch and scikit-learn")
-    bench.add_argument("--backend", choices=BACKEND_NAMES, default=None)
+    predict = command("predict", "predict for the rows of a CSV file (a header row of feature names); writes a "
+                                 "CSV of row numbers and predictions")
+    predict.add_argument("model", type=Path, help="a model file, or the run folder that holds model.npz")
+    _digest_argument(predict)
+    predict.add_argument("input", type=Path, help="the CSV file of rows to predict for")
+    predict.add_argument("--label", default=None, help="a label column in the CSV to leave out")
+    predict.add_argument("--proba", action="store_true", help="add each class's probability (classifiers)")
+    predict.add_argument("--output", type=Path, default=None, help="write the predictions here instead of stdout")
+    _backend_argument(predict)
+    _threads_argument(predict)
+
+    info = command("info", "the backend gpudeep chooses here, why, the versions and the device")
+    _backend_argument(info)
+
+    check = command("gradcheck", "check backward() against numerical gradients (float64)")
+    _backend_argument(check)
+    check.add_argument("--layers", type=_layer_sizes, default=[4, 5, 5, 3],
+                       help="all layer sizes n[0],...,n[L] (default 4,5,5,3)")
+    check.add_argument("--hidden", choices=HIDDEN, default="relu", help="hidden activation (default relu)")
+    check.add_argument("--loss", choices=list(LOSSES), default="categorical_cross_entropy",
+                       help="loss, with its output activation (default categorical_cross_entropy)")
+    check.add_argument("--samples", type=int, default=5, help="samples in the random problem (default 5)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the weights and the problem (default 0)")
+    check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                       help=f"largest relative error that passes (default {DEFAULT_TOLERANCE:.0e})")
+
+    demo = command("tutorial", "the tutorial's network as written, then fixed")
+    _backend_argument(demo)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data and weights (default 0)")
+
+    bench = command("bench", "time a training step, a whole fit and the train command against PyTorch and "
+                             "scikit-learn")
+    _backend_argument(bench)
     bench.add_argument("--quick", action="store_true", help="tiny nets and jobs only: proves the suite runs")
     bench.add_argument("--only", action="append", choices=BENCH_PARTS, default=None,
                        help="run only this part: step (one training step), fit (a whole MNIST-sized fit), "
@@ -108,16 +195,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--output", type=Path, default=None, help="also write the table (Markdown) here")
     bench.add_argument("--crossover", action="store_true",
                        help="find the width and batch from which the GPU beats the CPU (needs a GPU)")
-
-    predict = commands.add_parser("predict", help="predict for the rows of a CSV file (header row of feature names)")
-    predict.add_argument("model", type=Path)
-    _digest_argument(predict)
-    predict.add_argument("input", type=Path)
-    predict.add_argument("--label", default=None, help="a label column in the CSV to leave out")
-    predict.add_argument("--output", type=Path, default=None, help="write the predictions here instead of stdout")
-    predict.add_argument("--backend", choices=BACKEND_NAMES, default=None)
-    _threads_argument(predict)
     return parser
+
+
+def _backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default=None,
+                        help="where the math runs (default: GPUDEEP_BACKEND, else auto: CuPy when a GPU works)")
 
 
 def _digest_argument(parser: argparse.ArgumentParser) -> None:
@@ -134,17 +217,56 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="digits",
                         help=f"{', '.join(NAMES)}, or a .npz (X, y) or .csv file (default digits)")
     parser.add_argument("--label", default=None, help="label column of a CSV data set (default: the last)")
-    parser.add_argument("--test-size", type=float, default=0.2, help="held-out share (default 0.2)")
+    parser.add_argument("--task", choices=TASKS, default=None,
+                        help="default: classification for integer or text labels, regression for other numbers")
+    parser.add_argument("--test-size", type=_fraction, default=0.2, help="held-out share (default 0.2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and of the training (default 0)")
+
+
+def _with_config(argv: list[str], parser: _Parser) -> list[str]:
+    """``argv`` with the options of ``train --config FILE`` inserted after ``train``, so that the options
+    typed on the line, which come later, override them; each is checked as if typed."""
+    args = parser.parse_args(argv)
+    if args.command != "train" or args.config is None:
+        return argv
+    train = parser.commands["train"]
+    try:
+        config = json.loads(args.config.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"--config {args.config}: cannot be read as JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"--config {args.config}: must hold a JSON object of options, as a run's config.json does")
+    tokens = []
+    for key, value in config.items():
+        action = train.options.get(key)
+        if action is None or key in NOT_CONFIG:
+            known = sorted(set(train.options) - set(NOT_CONFIG) - {"help"})
+            raise ValueError(f"--config {args.config}: unknown option {key!r}; a config holds {known}")
+        tokens += _as_typed(action, value)
+    at = argv.index("train") + 1
+    return argv[:at] + tokens + argv[at:]
+
+
+def _as_typed(action: argparse.Action, value) -> list[str]:
+    """The tokens that set ``action`` to ``value`` on the command line."""
+    if value is None:
+        return []
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return [action.option_strings[0] if value else action.option_strings[1]]
+    if action.nargs == 0:  # a store_true flag
+        return [action.option_strings[0]] if value else []
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return [f"{action.option_strings[0]}={text}"]
 
 
 def _run(args) -> int:
     if args.command in COMMANDS:
         return COMMANDS[args.command](args)
-    backend = get_backend(args.backend)
     if args.command == "info":
-        print("\n".join(describe(backend)))
+        logging.getLogger("gpudeep").setLevel(logging.ERROR)  # info prints the reason itself, whole
+        print("\n".join(describe(get_backend(args.backend))))
         return 0
+    backend = get_backend(args.backend)
     if args.command == "gradcheck":
         arch = Architecture.build(args.layers, hidden=args.hidden, loss=args.loss)
         result = check_architecture(arch, backend, m=args.samples, rng=args.seed)
@@ -158,48 +280,110 @@ def _run(args) -> int:
     return 0
 
 
+def _estimator_params(args) -> dict:
+    """The estimator's parameters that ``gpudeep train``'s options set."""
+    return {
+        "hidden_layer_sizes": tuple(args.layers), "activation": args.activation, "solver": args.optimizer,
+        "learning_rate_init": args.lr, "max_iter": args.epochs, "batch_size": args.batch_size, "alpha": args.alpha,
+        "dropout": args.dropout, "random_state": args.seed, "dtype": args.dtype, "tf32": args.tf32,
+        "n_jobs": args.n_jobs, "early_stopping": args.early_stopping,
+    }
+
+
 def _train(args) -> int:
     from sklearn.exceptions import ConvergenceWarning
 
     from .estimators import DeepClassifier, DeepRegressor
 
+    params = _estimator_params(args)
+    rules.check(params, spelled=FLAGS)
+    if args.early_stopping and args.validation_fraction is None:
+        args.validation_fraction = 0.1
     name = Path(args.dataset).stem
     out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
     root = not args.distributed or _mpi_rank() == 0  # under MPI only rank 0 writes the run folder
     if root:
-        _claim_run_folder(out)
-    X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
+        runs.claim(out)
+    X, y, task = _load_data(args.dataset, seed=args.seed, label=args.label, task=args.task)
     names = csv_feature_names(args.dataset, label=args.label) if Path(args.dataset).suffix == ".csv" else None
-    X_train, X_test, y_train, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
+    train, record = _split(args, X, y, task)
+    test, validation = record["test"], record["validation"]
     estimator = DeepClassifier if task == "classification" else DeepRegressor
-    model = estimator(
-        hidden_layer_sizes=tuple(args.layers), activation=args.activation, solver=args.optimizer,
-        learning_rate_init=args.lr, max_iter=args.epochs, batch_size=args.batch_size, alpha=args.alpha,
-        dropout=args.dropout, random_state=args.seed, dtype=args.dtype, tf32=args.tf32, backend=args.backend,
-        standardize=True, verbose=0 if args.quiet else 1, distributed=args.distributed, n_jobs=args.n_jobs,
-        checkpoint_path=args.checkpoint,
-    )
+    model = estimator(**params, backend=args.backend, standardize=True, verbose=0 if args.quiet else 1,
+                      distributed=args.distributed, checkpoint_path=args.checkpoint)
+    tracker = _tracker(args, out) if root and args.track is not None else None
+    config = {key: (str(value) if isinstance(value, Path) else value)
+              for key, value in vars(args).items() if key not in NOT_CONFIG} | {"task": task}
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed epoch budget is the CLI's contract
-            model.fit(X_train, y_train, resume_from=args.resume)
+            model.fit(X[train], y[train], resume_from=args.resume,
+                      validation_data=(X[validation], y[validation]) if validation else None,
+                      callbacks=[tracker] if tracker else None)
     except KeyboardInterrupt:  # the model is as the last finished epoch left it
         if not root:
             return 130
         if not getattr(model, "n_iter_", 0):
             print("gpudeep: interrupted before the first epoch ended; nothing to keep", file=sys.stderr)
             return 130
-        model.feature_names_ = names
-        _write_run(args, out, model, task, len(y_train), X_test, y_test, time.perf_counter() - start,
-                   interrupted=True)
+        _finish(out, model, config, record, X[test], y[test], names, time.perf_counter() - start, interrupted=True)
         print(f"gpudeep: interrupted; kept the model and metrics of epoch {model.n_iter_} in {out}", file=sys.stderr)
         return 130
     if root:
-        model.feature_names_ = names  # saved with the model: predict matches a CSV's columns by name
-        _write_run(args, out, model, task, len(y_train), X_test, y_test, time.perf_counter() - start,
-                   interrupted=False)
+        _finish(out, model, config, record, X[test], y[test], names, time.perf_counter() - start, interrupted=False)
+        if tracker is not None:
+            tracker.log_artifacts([out / name for name in runs.FILES])
+            tracker.end()
     return 0
+
+
+def _load_data(dataset: str, *, seed: int, label: str | None, task: str | None):
+    """``load_dataset``, with a hint to name the label column when a CSV's non-numeric column is not the last."""
+    try:
+        return load_dataset(dataset, seed=seed, label=label, task=task)
+    except NotANumber as error:
+        if label is not None:
+            raise
+        raise ValueError(f"{error}; if {error.column!r} holds the labels, pass --label {shlex.quote(error.column)}") \
+            from None
+
+
+def _split(args, X, y, task: str) -> tuple[np.ndarray, dict]:
+    """(the training rows, in the order they are trained on; split.json's content: the data's fingerprint and
+    the held-out test and validation rows)."""
+    train, test = split_indices(y, task, test_size=args.test_size, seed=args.seed)
+    validation = []
+    if args.validation_fraction is not None:
+        kept, held = split_indices(y[train], task, test_size=args.validation_fraction, seed=args.seed)
+        train, validation = train[kept], sorted(train[held].tolist())
+    return train, {"dataset": args.dataset, "task": task, "n_samples": len(y), "data_sha256": fingerprint(X, y),
+                   "test_size": args.test_size, "validation_fraction": args.validation_fraction, "seed": args.seed,
+                   "test": sorted(test.tolist()), "validation": validation}
+
+
+def _tracker(args, out: Path):
+    from .tracking import MlflowTracker
+
+    return MlflowTracker(args.track or None, run_name=out.name, log_model=False, end_run=False,
+                         params={"dataset": args.dataset, "test_size": args.test_size,
+                                 "validation_fraction": args.validation_fraction})
+
+
+def _finish(out: Path, model, config: dict, record: dict, X_test, y_test, names, seconds: float, *,
+            interrupted: bool) -> None:
+    """Write the run folder, and what was written on stdout."""
+    if names is not None:  # saved with the model: predict matches a CSV's columns by name
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "X does not have valid feature names")  # the training file's columns
+        metrics = runs.write(out, model, config=config, split=record, X_test=X_test, y_test=y_test,
+                             seconds=seconds, interrupted=interrupted)
+    metric = "accuracy" if "accuracy" in metrics else "r2"
+    print(f"{Path(config['dataset']).stem}: held-out {metric} {metrics[metric]:.4f} on {len(y_test)} samples "
+          f"({model.n_iter_} epochs, {seconds:.1f} s, {model.backend_.name})")
+    print(f"wrote {out}/: model.npz (SHA-256 {metrics['model_sha256']}), {', '.join(runs.FILES[3:])}, "
+          f"config.json, split.json")
 
 
 def _in_training_order(X, columns: list[str], trained_on, path) -> np.ndarray:
@@ -221,72 +405,78 @@ def _mpi_rank() -> int:
     return world().rank
 
 
-def _claim_run_folder(out: Path) -> None:
-    """Make ``out`` the run's folder before any training: ``ValueError`` if it holds anything already or
-    cannot be written, so that a finished run never has nowhere to go and never overwrites another."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"the run folder {out} already exists and is not empty; choose another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".writable"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"cannot write the run folder {out} ({error.strerror or error}); choose another --out") \
-            from None
-
-
-def _write_run(args, out: Path, model, task: str, n_train: int, X_test, y_test, seconds: float, *,
-               interrupted: bool) -> None:
-    """model.npz, metrics.json and loss.png in ``out``, and what was written, on stdout."""
-    from .archive import sha256
-    from .estimators import save
-
-    score = model.score(X_test, y_test)
-    metric = "accuracy" if task == "classification" else "r2"
-    name = Path(args.dataset).stem
-    digest = sha256(save(model, out / "model.npz"))
-    metrics = {
-        "dataset": args.dataset, "task": task, metric: score, "n_train": n_train, "n_test": len(y_test),
-        "epochs": model.n_iter_, "interrupted": interrupted,
-        "train_seconds": round(seconds, 3), "backend": model.backend_.name, "device": model.backend_.description,
-        "model_sha256": digest, "loss_curve": model.loss_curve_,
-        f"train_{metric}_curve": model.state_.history.score,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-    }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    _plot_loss(model.loss_curve_, f"{name}: training loss", out / "loss.png")
-    print(f"{name}: held-out {metric} {score:.4f} on {len(y_test)} samples "
-          f"({model.n_iter_} epochs, {seconds:.1f} s, {model.backend_.name})")
-    print(f"wrote {out}/model.npz (SHA-256 {digest}), metrics.json, loss.png")
+def _model_file(path: Path) -> Path:
+    """A model file, or a run folder's model.npz."""
+    return path / "model.npz" if path.is_dir() else path
 
 
 def _evaluate(args) -> int:
     from .estimators import DeepClassifier, load
 
-    model = load(args.model, backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
-    X, y, task = load_dataset(args.dataset, seed=args.seed, label=args.label)
-    _, X_test, _, y_test = split(X, y, task, test_size=args.test_size, seed=args.seed)
-    metric = "accuracy" if isinstance(model, DeepClassifier) else "r2"
-    print(f"{Path(args.dataset).stem}: held-out {metric} {model.score(X_test, y_test):.4f} on {len(y_test)} samples")
+    path = _model_file(args.model)
+    model = load(path, backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
+    task = "classification" if isinstance(model, DeepClassifier) else "regression"
+    resplit = args.whole or args.test_size is not None or args.seed is not None
+    record = None if resplit else runs.read_record(path)
+    if record is not None:
+        config, split = record
+        if args.dataset is not None and args.dataset != config["dataset"]:
+            raise ValueError(f"this run was trained on {config['dataset']}, and its recorded split is of that data "
+                             f"set; to score {args.dataset}, pass --whole (all of it) or --test-size (a new split)")
+        X, y, _ = _load_data(config["dataset"], seed=config.get("seed", 0), label=config.get("label"), task=task)
+        if fingerprint(X, y) != split["data_sha256"] or max(split["test"]) >= len(y):
+            raise ValueError(f"{config['dataset']} is not the data set this run split (its values differ from the "
+                             f"recorded fingerprint); pass --whole or --test-size to score it anyway")
+        rows, where, dataset = split["test"], "the run's held-out rows", config["dataset"]
+    else:
+        dataset = args.dataset or "digits"
+        X, y, _ = _load_data(dataset, seed=args.seed or 0, label=args.label, task=task)
+        if args.whole:
+            rows, where = np.arange(len(y)), "all rows"
+        else:
+            test_size = 0.2 if args.test_size is None else args.test_size
+            rows = split_indices(y, task, test_size=test_size, seed=args.seed or 0)[1]
+            where = f"a new split (--test-size {test_size} --seed {args.seed or 0})"
+    metric = "accuracy" if task == "classification" else "r2"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "X does not have valid feature names")  # the data set's own columns
+        score = model.score(X[rows], y[rows])
+    print(f"{Path(dataset).stem}: held-out {metric} {score:.4f} on {len(rows)} samples ({where})")
     return 0
 
 
 def _predict(args) -> int:
     from .estimators import load
 
-    model = load(args.model, backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
+    model = load(_model_file(args.model), backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
+    if args.proba and not hasattr(model, "predict_proba"):
+        raise ValueError("--proba gives class probabilities, and this model is a regressor; leave --proba out")
     X, _ = read_csv(args.input, label=args.label, has_label=args.label is not None)
     X = _in_training_order(X, csv_feature_names(args.input, label=args.label, has_label=args.label is not None),
-                           getattr(model, "feature_names_", None), args.input)
-    predictions = model.predict(X)
-    lines = ["prediction", *(str(p) for p in predictions)]
+                           getattr(model, "feature_names_in_", None), args.input)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "X does not have valid feature names")  # matched by name above
+        predictions = model.predict(X)
+        probabilities = model.predict_proba(X) if args.proba else None
+    header = ["row", *(["prediction"] if predictions.ndim == 1 else
+                       [f"prediction_{j}" for j in range(predictions.shape[1])])]
+    if probabilities is not None:
+        header += [f"proba_{label}" for label in model.classes_]
+    rows = [[i, *np.atleast_1d(p).tolist(), *(probabilities[i].tolist() if probabilities is not None else [])]
+            for i, p in enumerate(predictions)]
     if args.output is None:
-        print("\n".join(lines))
+        _write_table(sys.stdout, header, rows)
     else:
-        args.output.write_text("\n".join(lines) + "\n")
+        with args.output.open("w", newline="") as file:
+            _write_table(file, header, rows)
         print(f"wrote {len(predictions)} predictions to {args.output}")
     return 0
+
+
+def _write_table(file, header: list[str], rows: list[list]) -> None:
+    writer = csv.writer(file, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
 
 
 def _bench(args) -> int:
@@ -303,41 +493,35 @@ def _bench(args) -> int:
     return 0
 
 
-def _plot_loss(loss_curve: list[float], title: str, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6, 4))
-    axes = figure.subplots()
-    axes.plot(range(1, len(loss_curve) + 1), loss_curve)
-    axes.set(xlabel="epoch", ylabel="loss", title=title, yscale="log")
-    axes.grid(True, alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-
-
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "bench": _bench}
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("gpudeep").setLevel(logging.INFO)  # gpudeep's notices; other libraries' warnings only
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    debug = "--debug" in argv  # anywhere on the line, even where parsing fails
     try:
+        args = parser.parse_args(_with_config(argv, parser))
         return _run(args)
     except (ValueError, TypeError, FileNotFoundError) as error:  # what the user gave is wrong
-        if args.debug:
-            raise
-        print(f"gpudeep: error: {_one_line(error)}", file=sys.stderr)
-        return 2
+        return _failed(error, 2, debug)
     except (RuntimeError, ArithmeticError, OSError, MemoryError) as error:  # the run failed
-        if args.debug:
-            raise
-        print(f"gpudeep: error: {_one_line(error)}", file=sys.stderr)
-        return 1
+        return _failed(error, 1, debug)
     except KeyboardInterrupt:
-        if args.debug:
-            raise
+        if debug:
+            traceback.print_exc()
         print("gpudeep: interrupted", file=sys.stderr)
         return 130
+
+
+def _failed(error: Exception, code: int, debug: bool) -> int:
+    """Print the error in one line (after its traceback under --debug); return the exit code."""
+    if debug:
+        traceback.print_exc()
+    print(f"gpudeep: error: {_one_line(error)}", file=sys.stderr)
+    return code
 
 
 def _one_line(error: Exception, limit: int = 600) -> str:

@@ -7,6 +7,7 @@ float64, y ``(n_samples,)`` and task "classification" or "regression".
 from __future__ import annotations
 
 import csv
+import hashlib
 import zipfile
 from pathlib import Path
 
@@ -20,15 +21,49 @@ GENERATED = {
     "blobs": ("make_blobs", {"n_samples": 1000, "centers": 4, "n_features": 2}),
 }
 NAMES = (*BUNDLED, *GENERATED)
+TASKS = ("classification", "regression")
 
 
-def load_dataset(name: str, *, seed: int = 0, label: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+class NotANumber(ValueError):
+    """A CSV feature cell that is not a number; ``column`` names its column."""
+
+    def __init__(self, message: str, column: str):
+        super().__init__(message)
+        self.column = column
+
+
+def load_dataset(name: str, *, seed: int = 0, label: str | None = None,
+                 task: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """(X, y, task) of a bundled set, a generated one (drawn with ``seed``), or a ``.npz``/``.csv`` file.
 
     A ``.npz`` holds arrays ``X`` and ``y``. A ``.csv`` has a header row; its label
-    column is ``label`` or, by default, the last one. Labels that are all integers
-    make a classification task; other numbers, a regression task.
+    column is ``label`` or, by default, the last one (``label`` is for CSV files only).
+    ``task`` is "classification", "regression" or None: labels that are all integers (or text)
+    then make a classification task, other numbers a regression task.
     """
+    if label is not None and Path(name).suffix != ".csv":
+        kind = "a .npz file holds arrays X and y" if Path(name).suffix == ".npz" else f"{name!r} is not a CSV file"
+        raise ValueError(f"a label column applies to CSV files only, and {kind}; leave the label out")
+    if task not in (None, *TASKS):
+        raise ValueError(f"task must be one of {list(TASKS)} or None (decided by the labels), got {task!r}")
+    X, y, found = _load(name, seed=seed, label=label)
+    if task == "regression" and y.dtype.kind not in "biuf":
+        raise ValueError(f"a regression needs numeric targets, but {name}'s labels are text (e.g. {y[0]!r})")
+    if task == "classification" and found == "regression":
+        raise ValueError(f"a classification needs class labels, but {name}'s targets are fractional numbers "
+                         f"(e.g. {y[np.argmax(y != np.round(y))]!r}); use the regression task")
+    return X, (y.astype(np.float64) if task == "regression" else y), task or found
+
+
+def fingerprint(X: np.ndarray, y: np.ndarray) -> str:
+    """The SHA-256 of a data set's values (X as float64, y as its text), to tell whether two data sets are
+    the same."""
+    digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    digest.update("\n".join(str(label) for label in np.asarray(y).ravel()).encode())
+    return digest.hexdigest()
+
+
+def _load(name: str, *, seed: int, label: str | None) -> tuple[np.ndarray, np.ndarray, str]:
     if name in BUNDLED:
         from sklearn import datasets
 
@@ -51,10 +86,26 @@ def load_dataset(name: str, *, seed: int = 0, label: str | None = None) -> tuple
 
 def split(X, y, task: str, *, test_size: float = 0.2, seed: int = 0):
     """(X_train, X_test, y_train, y_test), stratified by class for classification."""
+    train, test = split_indices(y, task, test_size=test_size, seed=seed)
+    return X[train], X[test], y[train], y[test]
+
+
+def split_indices(y, task: str, *, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test): row indices, ``test_size`` of them held out, stratified by class for classification;
+    ``ValueError`` in our words when a class is too small to be in both."""
     from sklearn.model_selection import train_test_split
 
+    if not 0 < test_size < 1:
+        raise ValueError(f"the held-out share must be in (0, 1), got {test_size}")
     stratify = y if task == "classification" else None
-    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=stratify)
+    try:
+        return train_test_split(np.arange(len(y)), test_size=test_size, random_state=seed, stratify=stratify)
+    except ValueError as error:
+        if "least populated class" in str(error) or "should be greater or equal to the number of classes" in str(
+                error):
+            raise ValueError(f"cannot hold out {test_size} of each class: some classes are too small "
+                             f"({error}); hold out a larger share, or add samples") from None
+        raise
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +170,8 @@ def read_csv(path, *, label: str | None = None, has_label: bool = True) -> tuple
             try:
                 X[r - 2, j] = float(row[i])
             except ValueError:
-                raise ValueError(f"{path}: row {r}, column {header[i]!r} is not a number: {row[i]!r}") from None
+                raise NotANumber(f"{path}: row {r}, column {header[i]!r} is not a number: {row[i]!r}",
+                                 header[i]) from None
     if label_index is None:
         return X, None
     return X, _labels([row[label_index].strip() for row in body], path, header[label_index])

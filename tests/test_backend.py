@@ -101,11 +101,11 @@ def test_unknown_name_from_environment(monkeypatch):
 
 def test_auto_without_cupy_falls_back_with_reason(monkeypatch, fresh_probe, caplog):
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
-    with caplog.at_level(logging.INFO, logger="gpudeep"):
+    with caplog.at_level(logging.DEBUG, logger="gpudeep"):
         chosen = get_backend("auto")
     assert chosen.name == "numpy"
     assert "CuPy is not installed" in chosen.reason
-    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]  # the CPU is no news without CuPy
     assert "CuPy is not installed" in caplog.records[0].getMessage()
 
 
@@ -119,6 +119,10 @@ def test_auto_with_cupy_but_no_device_warns(monkeypatch, fresh_probe, caplog):
     assert chosen.name == "numpy"
     assert "cudaErrorNoDevice" in chosen.reason
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    get_backend("auto")  # once per process
+    assert [r.getMessage() for r in caplog.records] == [
+        "gpudeep: CuPy 0.0-fake is installed but finds no usable GPU, so gpudeep runs on the CPU (NumPy); "
+        "`gpudeep info` says why"]
 
 
 @pytest.mark.parametrize("error", [

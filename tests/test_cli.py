@@ -47,9 +47,9 @@ def test_gradcheck_reports_failure_with_exit_1(capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["gradcheck", "--backend", "numpy", "--layers", "3,0,1"], "layer_sizes must list at least two positive"),
+        (["gradcheck", "--backend", "numpy", "--layers", "3,0,1"], "expected comma-separated positive integers"),
         (["gradcheck", "--backend", "numpy", "--hidden", "softmax"], "invalid choice"),
-        (["gradcheck", "--layers", "3,x"], "expected comma-separated integers"),
+        (["gradcheck", "--layers", "3,x"], "expected comma-separated positive integers"),
         (["info", "--backend", "tpu"], "invalid choice"),
         (["fly"], "invalid choice"),
         (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
@@ -115,8 +115,11 @@ def test_train_with_defaults_reaches_97_percent_on_digits(digits_run):
     assert metrics["dataset"] == "digits" and metrics["n_test"] == 360
     assert metrics["accuracy"] >= 0.97
     assert f"held-out accuracy {metrics['accuracy']:.4f}" in result.stdout
-    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert len(metrics["loss_curve"]) == metrics["epochs"]
+    assert set(metrics["per_class"]) == {str(digit) for digit in range(10)}
+    assert sum(row["support"] for row in metrics["per_class"].values()) == 360
+    assert np.trace(metrics["confusion_matrix"]) == round(metrics["accuracy"] * 360)
 
 
 def test_evaluate_and_predict_a_saved_model(digits_run, tmp_path):
@@ -127,9 +130,10 @@ def test_evaluate_and_predict_a_saved_model(digits_run, tmp_path):
     _, out = digits_run
     metrics = json.loads((out / "metrics.json").read_text())
     accuracy, digest = metrics["accuracy"], metrics["model_sha256"]
-    result = run("evaluate", str(out / "model.npz"), "--dataset", "digits", "--sha256", digest)
-    assert result.returncode == 0 and f"held-out accuracy {accuracy:.4f}" in result.stdout
-    result = run("evaluate", str(out / "model.npz"), "--dataset", "digits", "--sha256", "0" * 64)
+    result = run("evaluate", str(out / "model.npz"), "--sha256", digest)
+    assert result.returncode == 0 and f"held-out accuracy {accuracy:.4f} on 360 samples (the run's held-out rows)" \
+        in result.stdout
+    result = run("evaluate", str(out / "model.npz"), "--sha256", "0" * 64)
     assert result.returncode == 2 and f"its SHA-256 is {digest}, not the {'0' * 64} it was pinned to" in result.stderr
 
     X, y, _ = load_dataset("digits")
@@ -139,8 +143,9 @@ def test_evaluate_and_predict_a_saved_model(digits_run, tmp_path):
     result = run("predict", str(out / "model.npz"), str(table), "--label", "digit")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split()
-    assert lines[0] == "prediction" and len(lines) == 21
-    assert np.mean(np.array(lines[1:], dtype=int) == y[:20]) >= 0.9
+    assert lines[0] == "row,prediction" and len(lines) == 21
+    rows, predictions = zip(*(line.split(",") for line in lines[1:]))
+    assert rows == tuple(map(str, range(20))) and np.mean(np.array(predictions, dtype=int) == y[:20]) >= 0.9
     written = tmp_path / "predictions.csv"
     result = run("predict", str(out / "model.npz"), str(table), "--label", "digit", "--output", str(written))
     assert result.returncode == 0
@@ -163,9 +168,15 @@ def test_train_a_regression_from_csv(tmp_path):
     "args, code, message",
     [
         (["train", "--dataset", "mnist"], 2, "unknown data set 'mnist'"),
-        (["train", "--epochs", "0"], 2, "max_iter must be an integer >= 1, got 0"),
-        (["train", "--dropout", "1.5"], 2, "dropout must be in [0, 1), got 1.5"),
-        (["train", "--lr", "-1"], 2, "learning_rate_init must be > 0"),
+        (["train", "--epochs", "0"], 2, "--epochs must be an integer >= 1, got 0"),
+        (["train", "--dropout", "1.5"], 2, "--dropout must be in [0, 1), got 1.5"),
+        (["train", "--lr", "-1"], 2, "--lr must be > 0"),
+        (["train", "--batch-size", "0"], 2, "--batch-size must be 'auto' or an integer >= 1, got 0"),
+        (["train", "--n-jobs", "0"], 2, "--n-jobs must be None"),
+        (["train", "--layers", "0,12"], 2, "--layers: expected comma-separated positive integers such as 256,128"),
+        (["train", "--test-size", "1.0"], 2, "--test-size: expected a fraction between 0 and 1"),
+        (["train", "--dataset", "iris", "--label", "species"], 2, "a label column applies to CSV files only"),
+        (["train", "--dataset", "iris", "--task", "regression", "--epochs", "1", "--label", "x"], 2, "CSV files"),
         (["evaluate", "missing.npz"], 2, "missing.npz"),
         (["predict", "README.md", "README.md"], 2, "not a gpudeep model file"),
     ],
@@ -177,9 +188,13 @@ def test_command_errors(args, code, message):
     assert len(result.stderr.strip().splitlines()) <= 2  # the backend line at most, then the error
 
 
-def test_debug_shows_the_traceback():
-    result = run("--debug", "train", "--dataset", "mnist")
-    assert result.returncode != 0 and "Traceback" in result.stderr
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback_anywhere_and_keeps_the_exit_code(where):
+    args = ["train", "--dataset", "mnist"]
+    result = run(*(["--debug", *args] if where == "before" else [*args, "--debug"]))
+    assert result.returncode == 2 and "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "gpudeep: error: unknown data set 'mnist': use one of digits, " \
+        "breast_cancer, iris, wine, moons, circles, blobs, or a .npz or .csv file"
 
 
 def test_train_with_defaults_reaches_96_percent_on_breast_cancer(tmp_path):

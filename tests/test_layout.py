@@ -14,8 +14,8 @@ FLOORS = {
     1: ["activations", "losses", "initializers"],
     2: ["network", "optim", "gradcheck"],
     3: ["training", "checkpoint", "datasets", "distributed", "tutorial"],
-    4: ["estimators"],
-    5: ["cli", "__main__", "bench", "__init__"],  # entry points and the benchmark harness, above the library
+    4: ["estimators", "tracking"],
+    5: ["cli", "runs", "__main__", "bench", "__init__"],  # entry points and the benchmark harness, above the library
 }
 FLOOR = {name: floor for floor, names in FLOORS.items() for name in names}
 

@@ -23,11 +23,11 @@ from ..backend import Backend, get_backend
 from ..distributed import DataParallelStep, world
 from ..network import Architecture, forward, init_parameters
 from ..optim import make_optimizer, make_schedule
-from ..training import EarlyStopping, LastFinishedEpoch, TrainingDivergedError, TrainingState, train
+from ..training import Callback, EarlyStopping, LastFinishedEpoch, TrainingDivergedError, TrainingState, train
 from . import rules
 from .inputs import check_labels, check_range, device_rows, explained, seed_of
 from .persistence import CheckpointWriter, load_checkpoint
-from .rules import ACTIVATION_ALIASES
+from .rules import ACTIVATION_ALIASES, SCIKIT_LEARN_NAMES
 
 PREDICT_MEMORY_BYTES = 256 * 2**20  # device memory one forward pass at prediction time may use
 
@@ -36,6 +36,7 @@ class _DeepNetwork(BaseEstimator):
     """What the classifier and the regressor share: parameters, fitting, prediction."""
 
     _loss_name: str
+    _score_name: str  # what the score is: accuracy, r2
 
     def __init__(
         self,
@@ -102,27 +103,48 @@ class _DeepNetwork(BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------------
 
-    def fit(self, X, y, resume_from=None):
+    def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None, resume_from=None):
         """Train for ``max_iter`` epochs (fewer if training converges); returns self.
 
-        X: ``(n_samples, n_features)``; y: ``(n_samples,)`` (or ``(n_samples, n_outputs)`` for
-        regression). ``resume_from``: a checkpoint file written through ``checkpoint_path``;
-        training then goes on from its epoch until ``max_iter`` epochs are done in all.
-        """
-        return self._fit(X, y, incremental=False, resume_from=resume_from)
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), or (n_samples, n_outputs) for a regressor
+        sample_weight : array-like of shape (n_samples,), default=None
+            How much each sample's loss counts (non-negative; scaled to average 1, so the L2 term keeps its
+            strength). Multiplied by the class weights of ``class_weight`` for a classifier.
+        validation_data : tuple (X_val, y_val), default=None
+            Data scored after every epoch (``history_["val_loss"]`` and the validation score); with
+            ``early_stopping``, training stops on its score instead of holding out ``validation_fraction``.
+        callbacks : list of gpudeep.training.Callback, default=None
+            Called at the start, after every epoch (returning True stops training) and at the end; each
+            receives this estimator through ``set_model`` first. See ``gpudeep.tracking.MlflowTracker``.
+        resume_from : path, default=None
+            A checkpoint written through ``checkpoint_path``: training goes on from its epoch until
+            ``max_iter`` epochs are done in all.
 
-    def _fit(self, X, y, *, incremental: bool, classes=None, resume_from=None):
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=False, resume_from=resume_from, sample_weight=sample_weight,
+                         validation_data=validation_data, callbacks=callbacks)
+
+    def _fit(self, X, y, *, incremental: bool, classes=None, resume_from=None, sample_weight=None,
+             validation_data=None, callbacks=None):
         self._check_hyperparameters()
+        callbacks = self._check_callbacks(callbacks)
         continuing = (incremental or self.warm_start) and hasattr(self, "state_")
         X, Y, y = self._host_data(X, y, continuing=continuing, classes=classes)
+        weights = self._sample_weights(sample_weight, X, y)
+        validation_host = None if validation_data is None else self._host_validation(validation_data)
         group = world() if self.distributed else None
         if group is not None:
             with group.ending_the_job_on_failure():
                 group.check_agreement(self._facts(X, Y))
         seed = seed_of(self.random_state) if group is None else group.broadcast_seed(seed_of(self.random_state))
-        validation_host = None
-        if self.early_stopping and not incremental:
-            X, X_val, Y, Y_val = self._validation_split(X, Y, y, seed)
+        if self.early_stopping and not incremental and validation_host is None:
+            X, X_val, Y, Y_val, weights = self._validation_split(X, Y, y, weights, seed)
             validation_host = (X_val, Y_val)
 
         if not continuing:
@@ -141,16 +163,21 @@ class _DeepNetwork(BaseEstimator):
             load_checkpoint(resume_from, self)
         with backend.memory_guard(f"moving {X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
             X_device, Y_device = device_rows(backend, X, self.dtype), device_rows(backend, Y, self.dtype)
+            weights = None if weights is None else device_rows(backend, weights, self.dtype)
             validation = None
             if validation_host is not None:
                 validation = tuple(device_rows(backend, a, self.dtype) for a in validation_host)
 
         root = group is None or group.is_root  # only rank 0 reports and writes files
-        stopper = None if incremental else self._early_stopping(state, has_validation=validation is not None)
+        stopper = None if incremental else self._early_stopping(state, monitor_validation=(
+            validation is not None and (self.early_stopping or validation_data is None)))
         writer = CheckpointWriter(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
         last_epoch = LastFinishedEpoch(state, backend)
+        for callback in callbacks:
+            callback.set_model(self)
+        epochs_before = state.epoch
         with contextlib.nullcontext() if group is None else group.ending_the_job_on_failure(), \
                 self._unfitted_if_diverged(), self._at_the_last_epoch_if_interrupted(last_epoch, group, validation):
             with backend.on_device(), backend.allow_tf32(self.tf32):
@@ -158,11 +185,12 @@ class _DeepNetwork(BaseEstimator):
                     backend, state, X_device, Y_device,
                     epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
                     dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
-                    validation=validation, score=self._device_score,
-                    callbacks=[c for c in (stopper, writer, last_epoch) if c is not None],
-                    verbose=int(self.verbose) if root else 0, n_jobs=self.n_jobs,
+                    sample_weight=weights, validation=validation, score=self._device_score,
+                    callbacks=[c for c in (stopper, writer, last_epoch) if c is not None] + (callbacks if root else []),
+                    verbose=int(self.verbose) if root else 0, score_name=self._score_name, n_jobs=self.n_jobs,
                     step=None if group is None else DataParallelStep(group, backend),
                 )
+        self.t_ = (self.t_ if continuing and hasattr(self, "t_") else 0) + X.shape[0] * (state.epoch - epochs_before)
         self._record(history, group, has_validation=validation is not None)
         if stopper is not None and epochs > 0 and not stopper.stopped:
             warnings.warn(
@@ -193,6 +221,52 @@ class _DeepNetwork(BaseEstimator):
             del self.state_
             raise
 
+    @staticmethod
+    def _check_callbacks(callbacks) -> list:
+        callbacks = list(callbacks or [])
+        wrong = [type(c).__name__ for c in callbacks if not isinstance(c, Callback)]
+        if wrong:
+            raise TypeError(f"callbacks must be gpudeep.training.Callback objects, got {', '.join(wrong)}; "
+                            f"subclass Callback and override on_epoch_end (and on_train_begin, on_train_end)")
+        return callbacks
+
+    def _sample_weights(self, sample_weight, X, y) -> np.ndarray | None:
+        """Each sample's weight ``(n_samples,)``, averaging 1 (``sample_weight`` times the class weights), or
+        None when every sample counts the same."""
+        class_weights = self._class_weights(y)
+        if sample_weight is None and class_weights is None:
+            return None
+        weights = np.ones(X.shape[0]) if sample_weight is None else _checked_weights(sample_weight, X.shape[0])
+        if class_weights is not None:
+            weights = weights * class_weights
+        total = weights.sum()
+        if not total > 0:
+            raise ValueError("the sample weights are all zero, so no sample counts; give some samples weight > 0")
+        return weights * (len(weights) / total)
+
+    def _class_weights(self, y) -> np.ndarray | None:
+        """Per-sample weights from the classes (``class_weight``); None for a regressor or without them."""
+        return None
+
+    def _host_validation(self, validation_data) -> tuple[np.ndarray, np.ndarray]:
+        """(X_val, Y_val) on the host from ``validation_data = (X_val, y_val)``, checked, scaled and encoded
+        as the training data were."""
+        try:
+            X_val, y_val = validation_data
+        except (TypeError, ValueError):
+            raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+        if self._is_classifier:
+            check_labels(y_val)
+        with explained():
+            X_val = self._scale(validate_data(self, X_val, reset=False, dtype=(np.float64, np.float32)))
+            y_val = np.asarray(y_val)
+            if len(y_val) != len(X_val):
+                raise ValueError(f"validation_data has {len(X_val)} samples in X_val but {len(y_val)} in y_val; "
+                                 f"X and y need one entry per sample")
+        Y_val = self._encode_targets(y_val, first_fit=False, classes=None)
+        check_range("validation X", X_val, self.dtype)
+        return X_val, Y_val
+
     def _host_data(self, X, y, *, continuing: bool, classes):
         """(X, Y, y) on the host, checked: X scaled (its scaling learnt on a first fit), Y encoded for the network."""
         if self._is_classifier:
@@ -214,11 +288,15 @@ class _DeepNetwork(BaseEstimator):
         settings = {key: repr(value) for key, value in self.get_params().items() if key not in machine}
         return {"samples": X.shape[0], "features": X.shape[1], "outputs": Y.shape[1], **settings}
 
-    def _validation_split(self, X, Y, y, seed):
-        """(X, X_val, Y, Y_val): ``validation_fraction`` of the samples held out, of each class for a classifier."""
+    def _validation_split(self, X, Y, y, weights, seed):
+        """(X, X_val, Y, Y_val, weights): ``validation_fraction`` of the samples held out, of each class for a
+        classifier; the training samples' weights (or None)."""
+        arrays = (X, Y) if weights is None else (X, Y, weights)
         try:
-            return train_test_split(X, Y, test_size=self.validation_fraction, random_state=seed,
-                                    stratify=y if self._is_classifier else None)
+            X, X_val, Y, Y_val, *weights = train_test_split(
+                *arrays, test_size=self.validation_fraction, random_state=seed,
+                stratify=y if self._is_classifier else None)
+            return X, X_val, Y, Y_val, (weights[0] if weights else None)
         except ValueError as error:
             if not self._is_classifier or "least populated class" not in str(error):
                 raise
@@ -228,10 +306,12 @@ class _DeepNetwork(BaseEstimator):
                              f"but classes {rare} have a single sample; add samples of them or set "
                              f"early_stopping=False") from None
 
-    def _early_stopping(self, state: TrainingState, *, has_validation: bool) -> EarlyStopping:
-        """Stop on the validation score when there is validation data, else on the loss; resumed from ``state``."""
-        stopper = EarlyStopping(monitor="val_score" if has_validation else "loss", patience=self.n_iter_no_change,
-                                min_delta=self.tol, restore_best_weights=has_validation)
+    def _early_stopping(self, state: TrainingState, *, monitor_validation: bool) -> EarlyStopping:
+        """Stop on the validation score when asked to (``early_stopping``, or validation data held out by it),
+        else on the training loss; resumed from ``state``."""
+        stopper = EarlyStopping(monitor="val_score" if monitor_validation else "loss",
+                                patience=self.n_iter_no_change, min_delta=self.tol,
+                                restore_best_weights=monitor_validation)
         stopper.resume(state.history)
         return stopper
 
@@ -246,6 +326,28 @@ class _DeepNetwork(BaseEstimator):
         self.best_loss_ = None if has_validation else min(history.loss, default=math.nan)
         self.validation_scores_ = list(history.val_score) if has_validation else None
         self.best_validation_score_ = max(history.val_score, default=math.nan) if has_validation else None
+        self.history_ = {name.replace("score", self._score_name): list(values)
+                         for name, values in history.as_dict().items() if values}
+        self._describe_network()
+
+    def _describe_network(self) -> None:
+        """The fitted network's shape, named as scikit-learn's MLP names it."""
+        arch = self.state_.arch
+        self.n_layers_ = arch.L + 1  # counting the input layer
+        self.n_outputs_ = arch.layer_sizes[-1]
+        self.out_activation_ = SCIKIT_LEARN_NAMES.get(arch.activations[-1], arch.activations[-1])
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """[W[1]ᵀ, ..., W[L]ᵀ] as host arrays ``(n[l-1], n[l])``: scikit-learn's layout, a copy of the weights."""
+        check_is_fitted(self, "state_")
+        return [self.backend_.to_numpy(W).T.copy() for W, _ in self.state_.params]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """[b[1], ..., b[L]] as host arrays ``(n[l],)``: scikit-learn's layout, a copy of the biases."""
+        check_is_fitted(self, "state_")
+        return [self.backend_.to_numpy(b)[:, 0].copy() for _, b in self.state_.params]
 
     def _initial_state(self, n_features: int, n_outputs: int, seed) -> TrainingState:
         hidden = ACTIVATION_ALIASES.get(self.activation, self.activation)
@@ -324,3 +426,18 @@ class _DeepNetwork(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _checked_weights(sample_weight, n_samples: int) -> np.ndarray:
+    """``sample_weight`` as float64 ``(n_samples,)``; ``ValueError`` unless it is finite and non-negative."""
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample_weight must be numbers, one per sample, got {type(sample_weight).__name__}") \
+            from None
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have one weight per sample, shape ({n_samples},), "
+                         f"got shape {weights.shape}")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("sample_weight must be finite and non-negative; give every sample a weight >= 0")
+    return weights

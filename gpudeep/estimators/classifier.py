@@ -4,38 +4,122 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 
+from . import docs
 from .base import _DeepNetwork
 
 
 class DeepClassifier(ClassifierMixin, _DeepNetwork):
-    """A deep network classifier: sigmoid output with binary cross-entropy for two classes,
-    softmax with categorical cross-entropy for more. Labels may be of any type.
+    __doc__ = f"""A deep L-layer network classifier with scikit-learn's conventions.
 
-    Parameters are named as in scikit-learn's ``MLPClassifier`` where the concept is the same,
-    plus ``dropout`` (rate on hidden layers), ``standardize`` (scale inputs with the training
-    data's mean and standard deviation), ``backend`` (a name for ``get_backend``, or a resolved
-    ``Backend``), ``dtype``, ``tf32`` (True: float32 products use TF32 tensor cores on a GPU that has
-    them; False: they do not; None: CuPy's setting, the user's ``CUPY_TF32``; see ``Backend.allow_tf32``),
-    ``checkpoint_path`` (written atomically after every epoch) and
-    ``distributed`` (data-parallel over the ranks of an MPI job, see ``gpudeep.distributed``) and
-    ``n_jobs`` (BLAS threads on the CPU: None chooses them by problem size, one thread for small
-    networks and batches; a positive count or -1 for every core overrides it, see ``gpudeep.threads``).
+    Two classes get one sigmoid output with binary cross-entropy, more get softmax outputs with
+    categorical cross-entropy. Labels may be of any type. Parameters are named as in scikit-learn's
+    ``MLPClassifier`` where the concept is the same.
+
+    Parameters
+    ----------
+{docs.PARAMETERS}
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes' samples in the loss: 'balanced' weighs class c by
+        n_samples / (n_classes · n_c); a dict maps labels to weights (1 for a label it leaves out).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted; ``predict_proba``'s columns follow them.
+{docs.ATTRIBUTES}
+
+    See Also
+    --------
+    DeepRegressor : the same network for regression.
+    gpudeep.load, gpudeep.save : model files.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from gpudeep import DeepClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = DeepClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.03, max_iter=500,
+    ...                        standardize=True, random_state=0, backend="numpy").fit(X, y)
+    >>> model.predict(X[:3])
+    array([0, 0, 0])
+    >>> model.score(X, y) > 0.95
+    True
+    >>> [W.shape for W in model.coefs_], model.out_activation_
+    ([(4, 16), (16, 3)], 'softmax')
     """
 
     _is_classifier = True
     _multi_output = False
+    _score_name = "accuracy"
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        dropout=0.0,
+        standardize=False,
+        backend=None,
+        dtype="float32",
+        tf32=None,
+        checkpoint_path=None,
+        distributed=False,
+        n_jobs=None,
+        class_weight=None,
+    ):
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, max_iter=max_iter,
+                         shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
+                         momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                         n_iter_no_change=n_iter_no_change, dropout=dropout, standardize=standardize, backend=backend,
+                         dtype=dtype, tf32=tf32, checkpoint_path=checkpoint_path, distributed=distributed,
+                         n_jobs=n_jobs)
+        self.class_weight = class_weight
 
     @property
     def _loss_name(self) -> str:
         return "binary_cross_entropy" if len(self.classes_) == 2 else "categorical_cross_entropy"
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights; ``classes`` is needed the first time."""
         if not hasattr(self, "state_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit, e.g. classes=np.unique(y)")
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
+
+    def _class_weights(self, y) -> np.ndarray | None:
+        """Each sample's weight from ``class_weight``: 'balanced' weighs class c by n_samples / (n_classes ·
+        n_c), a dict by its entry (1 for a class it does not name)."""
+        if self.class_weight is None:
+            return None
+        if isinstance(self.class_weight, dict):
+            unknown = [label for label in self.class_weight if label not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight names labels {unknown} that are not classes; the classes are "
+                                 f"{self.classes_.tolist()}")
+        return compute_sample_weight(self.class_weight, y)
 
     def _encode_targets(self, y, *, first_fit: bool, classes) -> np.ndarray:
         """Y ``(n_samples, n[L])``: the class index for two classes, one-hot columns for more."""

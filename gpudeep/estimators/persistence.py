@@ -44,7 +44,7 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
                 f"string labels only; convert y with y.astype(str) before fitting"
             )
         arrays["classes"] = classes
-    names = getattr(model, "feature_names_", None)
+    names = getattr(model, "feature_names_in_", None)
     if names is not None:
         arrays["feature_names"] = np.asarray(names, dtype=str)
     metadata = {
@@ -58,6 +58,7 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
         "has_input_scaling": model.input_mean_ is not None,
         "has_feature_names": names is not None,
         "n_iter": state.epoch,
+        "t": getattr(model, "t_", 0),
         "loss_curve": state.history.loss,
     }
     return metadata, arrays
@@ -71,6 +72,8 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
     n_iter, curve = metadata.get("n_iter", 0), metadata.get("loss_curve", [])
     if not (integer(n_iter) and n_iter >= 0):
         fail(f"n_iter must be a count of epochs, got {n_iter!r}")
+    if not (integer(metadata.get("t", 0)) and metadata.get("t", 0) >= 0):
+        fail(f"t must be a count of samples, got {metadata['t']!r}")
     if not (isinstance(curve, list) and all(number(value) for value in curve)):
         fail("loss_curve must be a list of finite numbers")
     sizes = metadata["layer_sizes"]
@@ -139,8 +142,10 @@ def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: B
     if "feature_names" in arrays:
         if arrays["feature_names"].dtype.kind != "U" or len(set(arrays["feature_names"])) != arch.layer_sizes[0]:
             raise ModelFormatError("invalid model description: feature_names must be distinct names")
-        model.feature_names_ = [str(name) for name in arrays["feature_names"]]
+        model.feature_names_in_ = np.asarray([str(name) for name in arrays["feature_names"]], dtype=object)
     model.n_iter_ = metadata.get("n_iter", 0)
+    model.t_ = metadata.get("t", 0)
+    model._describe_network()
     model.loss_curve_ = list(metadata.get("loss_curve", []))
     return model
 

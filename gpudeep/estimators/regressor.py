@@ -5,22 +5,50 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 
+from . import docs
 from .base import _DeepNetwork
 
 
 class DeepRegressor(RegressorMixin, _DeepNetwork):
-    """A deep network regressor: identity output with mean squared error; one or several targets.
+    __doc__ = f"""A deep L-layer network regressor with scikit-learn's conventions.
 
-    Parameters as for ``DeepClassifier``.
+    Identity outputs with (half) mean squared error, for one target or several. Parameters are named as
+    in scikit-learn's ``MLPRegressor`` where the concept is the same.
+
+    Parameters
+    ----------
+{docs.PARAMETERS}
+
+    Attributes
+    ----------
+{docs.ATTRIBUTES}
+
+    See Also
+    --------
+    DeepClassifier : the same network for classification.
+    gpudeep.load, gpudeep.save : model files.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from gpudeep import DeepRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = DeepRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=500,
+    ...                       standardize=True, random_state=0, backend="numpy").fit(X, y / y.std())
+    >>> model.predict(X[:2]).shape
+    (2,)
+    >>> model.n_layers_, model.n_outputs_, model.out_activation_
+    (3, 1, 'identity')
     """
 
     _is_classifier = False
     _multi_output = True
     _loss_name = "mean_squared_error"
+    _score_name = "r2"
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _encode_targets(self, y, *, first_fit: bool, classes) -> np.ndarray:
         if first_fit:

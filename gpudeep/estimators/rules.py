@@ -20,6 +20,7 @@ from ..backend import DTYPES
 from ..optim import OPTIMIZERS, SCHEDULES
 
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's names for the same activations
+SCIKIT_LEARN_NAMES = {ours: theirs for theirs, ours in ACTIVATION_ALIASES.items()}
 HIDDEN_ACTIVATIONS = (*HIDDEN, *ACTIVATION_ALIASES)
 
 
@@ -97,6 +98,9 @@ RULES = (
          or isinstance(v, (np.random.RandomState, np.random.Generator)),
          "None, an integer in [0, 2**32) or a NumPy random generator"),
     Rule("tf32", lambda v: v is None or isinstance(v, (bool, np.bool_)), "None, True or False"),
+    Rule("class_weight", lambda v: v is None or v == "balanced" or (
+        isinstance(v, dict) and all(number(w) and w >= 0 for w in v.values())),
+        "None, 'balanced' or a dict of non-negative weights by class label"),
     Rule("n_jobs", _valid_n_jobs, "None (threads chosen by problem size), a positive number of threads, "
          "or -1 for every core"),
 )
@@ -106,11 +110,15 @@ BY_NAME = {rule.name: rule for rule in RULES}
 FROM_FILES = tuple(name for name in BY_NAME if name not in ("distributed", "n_jobs"))
 
 
-def check(params: dict) -> None:
-    """``ValueError`` naming the first parameter of ``params`` that breaks its rule, the rule and the value."""
+def check(params: dict, spelled: dict[str, str] | None = None) -> None:
+    """``ValueError`` naming the first parameter of ``params`` that breaks its rule, the rule and the value.
+
+    spelled: how the caller's user names parameters (the command line's flags), for the error to name them so.
+    """
     for rule in RULES:
         if rule.name in params and not rule.accepts(params[rule.name]):
-            raise ValueError(f"{rule.name} must be {rule.expected}, got {params[rule.name]!r}")
+            name = (spelled or {}).get(rule.name, rule.name)
+            raise ValueError(f"{name} must be {rule.expected}, got {params[rule.name]!r}")
 
 
 def choices(name: str) -> tuple:

@@ -1,0 +1,147 @@
+"""The run folder of ``gpudeep train``: what a run needs to be repeated, compared and scored again.
+
+    config.json    the resolved options, which ``gpudeep train --config`` takes back
+    split.json     the data set's fingerprint and the rows held out for testing (and validation)
+    model.npz      the model (its SHA-256 in metrics.json)
+    metrics.json   held-out scores (per class for a classification), versions, the data, the times
+    history.csv    each epoch's training and validation loss and score
+    curves.png     those curves
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+FILES = ("config.json", "split.json", "model.npz", "metrics.json", "history.csv", "curves.png")
+
+
+def claim(out: Path) -> None:
+    """Make ``out`` the run's folder before any training: ``ValueError`` if it holds anything already or
+    cannot be written, so that a finished run never has nowhere to go and never overwrites another."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"the run folder {out} already exists and is not empty; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".writable"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"cannot write the run folder {out} ({error.strerror or error}); choose another --out") \
+            from None
+
+
+def write(out: Path, model, *, config: dict, split: dict, X_test, y_test, seconds: float,
+          interrupted: bool) -> dict:
+    """Write the run's files to ``out`` (see the module's docstring); returns the metrics written."""
+    from .archive import sha256
+    from .estimators import save
+
+    _write_json(out / "config.json", config)
+    _write_json(out / "split.json", split)
+    digest = sha256(save(model, out / "model.npz"))
+    metrics = {
+        "dataset": config["dataset"], "task": split["task"], **scores(model, X_test, y_test),
+        "n_train": split["n_samples"] - len(split["test"]) - len(split["validation"]),
+        "n_validation": len(split["validation"]),
+        "n_test": len(split["test"]), "epochs": model.n_iter_, "interrupted": interrupted,
+        "train_seconds": round(seconds, 3), "backend": model.backend_.name, "device": model.backend_.description,
+        "model_sha256": digest, "data_sha256": split["data_sha256"], "versions": versions(model.backend_),
+        "loss_curve": model.loss_curve_, "history": model.history_,
+    }
+    _write_json(out / "metrics.json", metrics)
+    write_history(model.history_, out / "history.csv")
+    plot_curves(model.history_, f"{Path(config['dataset']).stem}", out / "curves.png")
+    return metrics
+
+
+def scores(model, X, y) -> dict:
+    """The held-out metrics: accuracy, per-class precision, recall and F1, and the confusion matrix for a
+    classifier; R², mean absolute and root mean squared error for a regressor."""
+    from sklearn import metrics
+
+    predicted = model.predict(X)
+    if hasattr(model, "classes_"):
+        report = metrics.classification_report(y, predicted, labels=model.classes_, output_dict=True,
+                                               zero_division=0)
+        per_class = {str(label): report[str(label)] for label in model.classes_}
+        return {"accuracy": metrics.accuracy_score(y, predicted), "per_class": per_class,
+                "confusion_matrix": metrics.confusion_matrix(y, predicted, labels=model.classes_).tolist()}
+    return {"r2": metrics.r2_score(y, predicted), "mae": metrics.mean_absolute_error(y, predicted),
+            "rmse": float(np.sqrt(metrics.mean_squared_error(y, predicted)))}
+
+
+def versions(backend) -> dict[str, str]:
+    """The versions a run depends on: Python, gpudeep, NumPy, scikit-learn, and CuPy when it ran on CuPy."""
+    names = ["gpudeep", "numpy", "scikit-learn"] + (["cupy"] if backend.name == "cupy" else [])
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = version(name) if name != "cupy" else backend.xp.__version__
+        except PackageNotFoundError:  # gpudeep run from a source tree that is not installed
+            found[name] = "unknown"
+    return found
+
+
+def write_history(history: dict[str, list[float]], path: Path) -> None:
+    """history.csv: a row per epoch, a column per metric (loss, accuracy or r2, val_...)."""
+    names = list(history)
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["epoch", *names])
+        for epoch, values in enumerate(zip(*(history[name] for name in names)), start=1):
+            writer.writerow([epoch, *(repr(value) for value in values)])
+
+
+def plot_curves(history: dict[str, list[float]], title: str, path: Path) -> None:
+    """curves.png: the loss (left) and the score (right), training and validation, by epoch."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(10, 4))
+    loss_axes, score_axes = figure.subplots(1, 2)
+    score = next(name for name in history if name not in ("loss", "val_loss") and not name.startswith("val_"))
+    labels = {"loss": "training (with the L2 term, dropout on)", "val_loss": "validation",
+              score: "training batches", f"val_{score}": "validation"}
+    for axes, names, ylabel in ((loss_axes, ("loss", "val_loss"), "loss"),
+                                (score_axes, (score, f"val_{score}"), score)):
+        for name in names:
+            if name in history:
+                axes.plot(range(1, len(history[name]) + 1), history[name], label=labels[name])
+        axes.set(xlabel="epoch", ylabel=ylabel, title=f"{title}: {ylabel}")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(True, alpha=0.3)
+        axes.legend()
+    loss_axes.set_yscale("log")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def read_record(model_path: Path) -> tuple[dict, dict] | None:
+    """(config, split) of the run folder that holds ``model_path``, or None when it is not in one."""
+    folder = model_path.parent
+    if not ((folder / "config.json").is_file() and (folder / "split.json").is_file()):
+        return None
+    try:
+        config, split = (json.loads((folder / name).read_text()) for name in ("config.json", "split.json"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{folder}: its run record cannot be read ({error}); pass --dataset and --test-size "
+                         f"to split anew, or --whole") from None
+    if not (isinstance(config, dict) and isinstance(split, dict) and _indices(split.get("test"))
+            and isinstance(split.get("data_sha256"), str) and isinstance(config.get("dataset"), str)):
+        raise ValueError(f"{folder}: config.json or split.json is not a gpudeep run record; pass --dataset and "
+                         f"--test-size to split anew, or --whole")
+    return config, split
+
+
+def _indices(value) -> bool:
+    return isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n")
