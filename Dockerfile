@@ -30,7 +30,7 @@ RUN apt-get update \
 WORKDIR /opt/gpudeep
 COPY --chown=10001:10001 pyproject.toml README.md ./
 COPY --chown=10001:10001 gpudeep ./gpudeep
-RUN pip install "${CUPY_PACKAGE}" "${CUDA_HEADERS_PACKAGE}" ".[test]"
+RUN pip install "${CUPY_PACKAGE}" "${CUDA_HEADERS_PACKAGE}" ".[test,track]"
 COPY --chown=10001:10001 tests ./tests
 COPY --chown=10001:10001 notebooks ./notebooks
 COPY --chown=10001:10001 benchmarks ./benchmarks

@@ -86,6 +86,9 @@ def _load(name: str, *, seed: int, label: str | None) -> tuple[np.ndarray, np.nd
 
 def split(X, y, task: str, *, test_size: float = 0.2, seed: int = 0):
     """(X_train, X_test, y_train, y_test), stratified by class for classification."""
+    if len(X) != len(y):
+        raise ValueError(f"inconsistent numbers of samples, {len(X)} rows in X and {len(y)} in y; X and y need "
+                         f"one entry per sample")
     train, test = split_indices(y, task, test_size=test_size, seed=seed)
     return X[train], X[test], y[train], y[test]
 
@@ -123,6 +126,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise
     if X.ndim != 2:
         raise ValueError(f"{path}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if len(y) != len(X):
+        raise ValueError(f"{path}: inconsistent numbers of samples, {len(X)} rows in X and {len(y)} in y; "
+                         f"X and y need one entry per sample")
     return X, y
 
 
@@ -170,6 +176,9 @@ def read_csv(path, *, label: str | None = None, has_label: bool = True) -> tuple
             try:
                 X[r - 2, j] = float(row[i])
             except ValueError:
+                if not row[i].strip():
+                    raise ValueError(f"{path}: row {r}, column {header[i]!r} is empty (a missing value); fill it "
+                                     f"or drop the row") from None
                 raise NotANumber(f"{path}: row {r}, column {header[i]!r} is not a number: {row[i]!r}",
                                  header[i]) from None
     if label_index is None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the console bar: tqdm.auto would pick a notebook widget, and warn without ipywidgets
 
 from .backend import Backend
 from .network import Architecture, backward, compute_cost, forward, l2_penalty

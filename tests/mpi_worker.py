@@ -21,6 +21,11 @@ def data(rows: int = 150):
                                random_state=0)
 
 
+def weights(rows: int) -> np.ndarray:
+    """Sample weights for the weighted case: every sample counts differently."""
+    return np.linspace(0.0, 3.0, rows)
+
+
 def _rank() -> int:
     from mpi4py import MPI
 
@@ -28,7 +33,7 @@ def _rank() -> int:
 
 
 def main(solver: str, output: str, failing_rank: int | None = None, resume_from: str | None = None,
-         rows: int = 150, uneven: int = 0) -> None:
+         rows: int = 150, uneven: int = 0, weighted: bool = False) -> None:
     model = DeepClassifier(**SETTINGS, solver=solver, distributed=True)
     if failing_rank is not None:
         from mpi4py import MPI
@@ -45,7 +50,8 @@ def main(solver: str, output: str, failing_rank: int | None = None, resume_from:
             distributed.DataParallelStep.__call__ = failing_step
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(*data(rows + _rank() * uneven), resume_from=resume_from)
+        model.fit(*data(rows + _rank() * uneven), resume_from=resume_from,
+                  sample_weight=weights(rows) if weighted else None)
     if model.rank_ == 0:
         np.savez(output, *[array for pair in model.state_.params for array in pair],
                  allreduce_seconds=model.allreduce_seconds_)
@@ -54,4 +60,4 @@ def main(solver: str, output: str, failing_rank: int | None = None, resume_from:
 if __name__ == "__main__":
     options = dict(argument.split("=", 1) for argument in sys.argv[3:])
     main(sys.argv[1], sys.argv[2], int(options["fail"]) if "fail" in options else None, options.get("resume"),
-         int(options.get("rows", 150)), int(options.get("uneven", 0)))
+         int(options.get("rows", 150)), int(options.get("uneven", 0)), options.get("weighted") == "1")

@@ -35,13 +35,15 @@ def mpirun(ranks: int, *args: str, timeout: float = 120):
 
 
 @needs_mpi
-@pytest.mark.parametrize(("solver", "ranks", "rows"), [("sgd", 2, 150), ("adam", 2, 150), ("sgd", 3, 150),
-                                                      ("adam", 3, 150), ("adam", 3, 129)])
-def test_data_parallel_equals_one_process(tmp_path, solver, ranks, rows):
+@pytest.mark.parametrize(("solver", "ranks", "rows", "weighted"), [
+    ("sgd", 2, 150, False), ("adam", 2, 150, False), ("sgd", 3, 150, False), ("adam", 3, 150, False),
+    ("adam", 3, 129, False), ("sgd", 3, 150, True)])
+def test_data_parallel_equals_one_process(tmp_path, solver, ranks, rows, weighted):
     """Same global batches and seed: parameters agree within 1e-12 in float64 after 3 epochs.
 
     150 samples in batches of 32 give a last batch of 22, split unevenly over 3 ranks; 129 give a last
-    batch of one row, so two of three ranks train on nothing in that step.
+    batch of one row, so two of three ranks train on nothing in that step. Each rank weighs its shard's
+    rows by their sample weights.
     """
     sys.path.insert(0, str(HERE))
     try:
@@ -49,13 +51,14 @@ def test_data_parallel_equals_one_process(tmp_path, solver, ranks, rows):
     finally:
         sys.path.remove(str(HERE))
     output = tmp_path / "parallel.npz"
-    result = mpirun(ranks, "mpi_worker.py", solver, str(output), f"rows={rows}")
+    result = mpirun(ranks, "mpi_worker.py", solver, str(output), f"rows={rows}", f"weighted={int(weighted)}")
     assert result.returncode == 0, result.stderr[-3000:]
     from gpudeep import DeepClassifier
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        single = DeepClassifier(**mpi_worker.SETTINGS, solver=solver).fit(*mpi_worker.data(rows))
+        single = DeepClassifier(**mpi_worker.SETTINGS, solver=solver).fit(
+            *mpi_worker.data(rows), sample_weight=mpi_worker.weights(rows) if weighted else None)
     expected = [array for pair in single.state_.params for array in pair]
     with np.load(output) as parallel:
         assert float(parallel["allreduce_seconds"]) > 0

@@ -225,7 +225,8 @@ def test_bad_settings_through_the_command_line(tmp_path, capsys, case):
     [
         ("a,b,y\n1,2,0\n3,4,1\n", ["--label", "kind"], "no label column 'kind'"),
         ("a,b,y\n1,x,0\n3,4,1\n", [], "row 2, column 'b' is not a number: 'x'"),
-        ("a,b,y\n" + "1,nan,0\n3,4,1\n" * 5, [], "Input X contains NaN"),
+        ("a,b,y\n" + "1,nan,0\n3,4,1\n" * 5, [], "Input X contains NaN; fill or drop the missing values"),
+        ("a,b,y\n" + "1,,0\n3,4,1\n" * 5, [], "row 2, column 'b' is empty (a missing value); fill it or drop"),
         ("a,b,y\n1," + "9" * 200_000 + ",0\n3,4,1\n", [], "line 2 is not valid CSV (field larger than field limit"),
         ("a;b;y\n1;2;0\n3;4;1\n", [], "its header is one column, 'a;b;y': gpudeep reads comma-separated values"),
         ("a\tb\ty\n1\t2\t0\n3\t4\t1\n", [], "its header is one column"),

@@ -224,3 +224,17 @@ def test_train_track_logs_the_whole_run_folder(tmp_path):
     assert {artifact.path for artifact in client.list_artifacts(found.info.run_id)} == {
         "config.json", "split.json", "model.npz", "metrics.json", "history.csv", "curves.png"}
     assert len(client.get_metric_history(found.info.run_id, "loss")) == 3
+
+
+def test_a_notebook_imports_and_trains_without_warnings():
+    """In a Jupyter kernel without ipywidgets, importing gpudeep and fitting with verbose=1 prints the epoch lines
+    and nothing else (tqdm.auto used to warn 'IProgress not found' at import)."""
+    nbformat = pytest.importorskip("nbformat", reason="nbformat (with nbmake, in the test extra) runs notebooks")
+    nbclient = pytest.importorskip("nbclient", reason="nbclient (with nbmake, in the test extra) runs notebooks")
+    code = ("import numpy as np\nfrom gpudeep import DeepClassifier\n"
+            "DeepClassifier(max_iter=2, tol=1.0, n_iter_no_change=1, verbose=1, backend='numpy')"
+            ".fit(np.random.default_rng(0).random((20, 3)), np.arange(20) % 2)")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(notebook, kernel_name="python3", timeout=120).execute()
+    text = "".join("".join(output.get("text", "")) for output in notebook.cells[0].outputs)
+    assert "Warning" not in text and "epoch 1: loss" in text

@@ -13,6 +13,7 @@ from ..backend import Backend
 # scikit-learn's input checks name the problem; these add the fix where they do not
 HINTS = {
     "contains infinity": "replace or drop those values (np.isfinite(X).all(axis=1) selects the finite rows)",
+    "contains NaN": "fill or drop the missing values (np.isnan(X).any(axis=1) finds their rows)",
     "Complex data not supported": "pass real numbers, e.g. X.real or np.abs(X)",
     "could not convert": "encode text columns as numbers first, e.g. with sklearn.preprocessing.OrdinalEncoder",
     "0 sample(s)": "pass at least one sample",
