@@ -48,17 +48,19 @@ def load_dataset(name: str, *, seed: int = 0, label: str | None = None,
         raise ValueError(f"task must be one of {list(TASKS)} or None (decided by the labels), got {task!r}")
     X, y, found = _load(name, seed=seed, label=label)
     if task == "regression" and y.dtype.kind not in "biuf":
-        raise ValueError(f"a regression needs numeric targets, but {name}'s labels are text (e.g. {y[0]!r})")
+        raise ValueError(f"a regression needs numeric targets, but {name}'s labels are text (e.g. {y[0].item()!r})")
     if task == "classification" and found == "regression":
         raise ValueError(f"a classification needs class labels, but {name}'s targets are fractional numbers "
-                         f"(e.g. {y[np.argmax(y != np.round(y))]!r}); use the regression task")
+                         f"(e.g. {y[np.argmax(y != np.round(y))].item()!r}); use the regression task")
     return X, (y.astype(np.float64) if task == "regression" else y), task or found
 
 
 def fingerprint(X: np.ndarray, y: np.ndarray) -> str:
-    """The SHA-256 of a data set's values (X as float64, y as its text), to tell whether two data sets are
-    the same."""
-    digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    """The SHA-256 of a data set: X's dtype, shape and values, and y's labels as text; to tell whether two
+    data sets are the same."""
+    X = np.ascontiguousarray(X)
+    digest = hashlib.sha256(f"{X.dtype.str} {X.shape}\n".encode())
+    digest.update(X.tobytes())
     digest.update("\n".join(str(label) for label in np.asarray(y).ravel()).encode())
     return digest.hexdigest()
 

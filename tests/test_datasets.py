@@ -79,3 +79,37 @@ def test_unknown_names():
         load_dataset("mnist")
     with pytest.raises(ValueError, match="does not exist"):
         load_dataset("nowhere.csv")
+
+
+def test_the_fingerprint_tells_data_sets_apart():
+    from gpudeep.datasets import fingerprint
+
+    X, y, _ = load_dataset("iris")
+    assert fingerprint(X, y) == fingerprint(X.copy(), list(y))
+    changed = X.copy()
+    changed[7, 2] += 1e-12
+    assert len({fingerprint(X, y), fingerprint(changed, y), fingerprint(X, y[::-1]), fingerprint(X[:, :3], y),
+                fingerprint(X.astype(np.float32), y), fingerprint(X.reshape(300, 2), np.repeat(y, 2))}) == 6
+
+
+def test_label_and_task_are_checked_against_the_data(tmp_path):
+    with pytest.raises(ValueError, match="a label column applies to CSV files only, and 'digits' is not a CSV"):
+        load_dataset("digits", label="target")
+    data = tmp_path / "data.npz"
+    np.savez(data, X=np.arange(12.0).reshape(6, 2), y=np.array([0.5, 1.5, 2.0, 3.0, 1.0, 0.25]))
+    with pytest.raises(ValueError, match="a .npz file holds arrays X and y"):
+        load_dataset(str(data), label="y")
+    with pytest.raises(ValueError, match=r"a classification needs class labels.*\(e.g. 0.5\)"):
+        load_dataset(str(data), task="classification")
+    X, y, task = load_dataset("iris", task="regression")
+    assert task == "regression" and y.dtype == np.float64
+    text = tmp_path / "text.csv"
+    text.write_text("a,kind\n1,cat\n2,dog\n")
+    with pytest.raises(ValueError, match="a regression needs numeric targets, but .* labels are text"):
+        load_dataset(str(text), task="regression")
+    with pytest.raises(ValueError, match="task must be one of"):
+        load_dataset("iris", task="ranking")
+    short = tmp_path / "short.npz"
+    np.savez(short, X=np.zeros((5, 2)), y=np.zeros(4))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples, 5 rows in X and 4 in y"):
+        load_dataset(str(short))

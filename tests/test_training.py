@@ -124,6 +124,7 @@ def test_progress_output(numpy_backend, capsys):
         assert "val_accuracy" in epochs[1] and "score" not in err
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_callbacks_hear_the_start_every_epoch_and_how_it_ended(numpy_backend):
     heard = []
 
