@@ -142,10 +142,11 @@ def _parser() -> _Parser:
     evaluate.add_argument("model", type=Path, help="a model file, or the run folder that holds model.npz")
     _digest_argument(evaluate)
     evaluate.add_argument("--dataset", default=None,
-                          help=f"{', '.join(NAMES)}, or a .npz (X, y) or .csv file (default: the run's)")
-    evaluate.add_argument("--label", default=None, help="label column of a CSV data set (default: the run's, or "
+                          help=f"{', '.join(NAMES)}, or a .npz (X, y) or .csv file (default: the run's, else digits)")
+    evaluate.add_argument("--label", default=None, help="label column of a CSV data set (default: the run's, else "
                                                         "the last)")
-    evaluate.add_argument("--whole", action="store_true", help="score every row of the data set")
+    evaluate.add_argument("--whole", action="store_true", help="score every row of the data set (a separate test "
+                                                               "file, say)")
     evaluate.add_argument("--test-size", type=_fraction, default=None,
                           help="split the data anew, holding out this share (default: the run's recorded split)")
     evaluate.add_argument("--seed", type=int, default=None, help="seed of a new split (default 0)")
@@ -416,27 +417,28 @@ def _evaluate(args) -> int:
     path = _model_file(args.model)
     model = load(path, backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
     task = "classification" if isinstance(model, DeepClassifier) else "regression"
-    resplit = args.whole or args.test_size is not None or args.seed is not None
-    record = None if resplit else runs.read_record(path)
-    if record is not None:
-        config, split = record
-        if args.dataset is not None and args.dataset != config["dataset"]:
-            raise ValueError(f"this run was trained on {config['dataset']}, and its recorded split is of that data "
-                             f"set; to score {args.dataset}, pass --whole (all of it) or --test-size (a new split)")
-        X, y, _ = _load_data(config["dataset"], seed=config.get("seed", 0), label=config.get("label"), task=task)
-        if fingerprint(X, y) != split["data_sha256"] or max(split["test"]) >= len(y):
-            raise ValueError(f"{config['dataset']} is not the data set this run split (its values differ from the "
-                             f"recorded fingerprint); pass --whole or --test-size to score it anyway")
-        rows, where, dataset = split["test"], "the run's held-out rows", config["dataset"]
+    config, split = runs.read_record(path) or ({}, None)
+    dataset = args.dataset or config.get("dataset", "digits")
+    same_data = dataset == config.get("dataset")
+    label = args.label if args.label is not None else config.get("label") if Path(dataset).suffix == ".csv" else None
+    X, y, _ = _load_data(dataset, seed=config.get("seed", 0) if same_data else args.seed or 0, label=label, task=task)
+    if Path(dataset).suffix == ".csv":
+        X = _in_training_order(X, csv_feature_names(dataset, label=label), getattr(model, "feature_names_in_", None),
+                               dataset)
+    if args.whole:
+        rows, where = np.arange(len(y)), "all rows"
+    elif args.test_size is not None or args.seed is not None or split is None:
+        test_size = 0.2 if args.test_size is None else args.test_size
+        rows = split_indices(y, task, test_size=test_size, seed=args.seed or 0)[1]
+        where = f"a new split, --test-size {test_size} --seed {args.seed or 0}"
+    elif not same_data:
+        raise ValueError(f"this run was trained on {config['dataset']}, and its recorded split is of that data "
+                         f"set; to score {dataset}, pass --whole (all of it) or --test-size (a new split)")
+    elif fingerprint(X, y) != split["data_sha256"] or max(split["test"]) >= len(y):
+        raise ValueError(f"{dataset} is not the data set this run split (its values differ from the recorded "
+                         f"fingerprint); pass --whole or --test-size to score it anyway")
     else:
-        dataset = args.dataset or "digits"
-        X, y, _ = _load_data(dataset, seed=args.seed or 0, label=args.label, task=task)
-        if args.whole:
-            rows, where = np.arange(len(y)), "all rows"
-        else:
-            test_size = 0.2 if args.test_size is None else args.test_size
-            rows = split_indices(y, task, test_size=test_size, seed=args.seed or 0)[1]
-            where = f"a new split (--test-size {test_size} --seed {args.seed or 0})"
+        rows, where = split["test"], "the run's held-out rows"
     metric = "accuracy" if task == "classification" else "r2"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "X does not have valid feature names")  # the data set's own columns

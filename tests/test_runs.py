@@ -50,8 +50,11 @@ def test_evaluate_scores_the_recorded_held_out_rows_whatever_the_seed_was(iris_r
     result = run("evaluate", str(iris_run))  # the folder; no --seed 3, no --dataset iris
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"iris: held-out accuracy {accuracy:.4f} on 30 samples (the run's held-out rows)"
-    whole = run("evaluate", str(iris_run), "--whole", "--dataset", "iris")
-    assert whole.returncode == 0 and "on 150 samples (all rows)" in whole.stdout
+    whole = run("evaluate", str(iris_run), "--whole")  # the run's data set, all of it
+    assert whole.returncode == 0 and "iris: held-out accuracy" in whole.stdout
+    assert "on 150 samples (all rows)" in whole.stdout
+    resplit = run("evaluate", str(iris_run), "--test-size", "0.5")
+    assert resplit.returncode == 0 and "on 75 samples (a new split, --test-size 0.5 --seed 0)" in resplit.stdout
     other = run("evaluate", str(iris_run), "--dataset", "wine")
     assert other.returncode == 2 and "pass --whole (all of it) or --test-size (a new split)" in other.stderr
 
@@ -66,6 +69,14 @@ def test_a_changed_data_file_is_not_scored_on_the_old_split(tmp_path):
     data.write_text("a,b,y\n" + "".join(f"{a},{b},{int(b > 0)}\n" for a, b in X))
     result = run("evaluate", str(tmp_path / "run"))
     assert result.returncode == 2 and "is not the data set this run split" in result.stderr
+    # a separate test file, scored whole, its columns matched by name
+    in_order, shuffled = tmp_path / "in_order.csv", tmp_path / "shuffled.csv"
+    in_order.write_text("a,b,y\n" + "".join(f"{a},{b},{int(a > 0)}\n" for a, b in X[:30]))
+    shuffled.write_text("y,b,a\n" + "".join(f"{int(a > 0)},{b},{a}\n" for a, b in X[:30]))
+    scores = [run("evaluate", str(tmp_path / "run"), "--whole", "--dataset", str(path), "--label", "y")
+              for path in (in_order, shuffled)]
+    assert all(result.returncode == 0 and "on 30 samples (all rows)" in result.stdout for result in scores)
+    assert scores[0].stdout.split()[3] == scores[1].stdout.split()[3]
 
 
 def test_config_repeats_a_run_exactly_and_options_typed_override_it(iris_run, tmp_path):
