@@ -303,6 +303,7 @@ def _train(args) -> int:
     name = Path(args.dataset).stem
     out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
     root = not args.distributed or _mpi_rank() == 0  # under MPI only rank 0 writes the run folder
+    tracker = _tracker(args, out) if root and args.track is not None else None
     if root:
         runs.claim(out)
     X, y, task = _load_data(args.dataset, seed=args.seed, label=args.label, task=args.task)
@@ -312,7 +313,6 @@ def _train(args) -> int:
     estimator = DeepClassifier if task == "classification" else DeepRegressor
     model = estimator(**params, backend=args.backend, standardize=True, verbose=0 if args.quiet else 1,
                       distributed=args.distributed, checkpoint_path=args.checkpoint)
-    tracker = _tracker(args, out) if root and args.track is not None else None
     config = {key: (str(value) if isinstance(value, Path) else value)
               for key, value in vars(args).items() if key not in NOT_CONFIG} | {"task": task}
     start = time.perf_counter()
@@ -366,9 +366,12 @@ def _split(args, X, y, task: str) -> tuple[np.ndarray, dict]:
 def _tracker(args, out: Path):
     from .tracking import MlflowTracker
 
-    return MlflowTracker(args.track or None, run_name=out.name, log_model=False, end_run=False,
-                         params={"dataset": args.dataset, "test_size": args.test_size,
-                                 "validation_fraction": args.validation_fraction})
+    try:
+        return MlflowTracker(args.track or None, run_name=out.name, log_model=False, end_run=False,
+                             params={"dataset": args.dataset, "test_size": args.test_size,
+                                     "validation_fraction": args.validation_fraction})
+    except ImportError as error:  # MLflow is not installed: a usage error, before any training
+        raise ValueError(f"--track: {error}") from None
 
 
 def _finish(out: Path, model, config: dict, record: dict, X_test, y_test, names, seconds: float, *,
