@@ -79,12 +79,17 @@ def test_binary_uses_one_sigmoid_output():
     assert proba.shape == (200, 2) and model.score(X, y == 1) > 0.9
 
 
-def test_the_same_fit_on_every_backend(compared_backend):
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted, with validation data"])
+def test_the_same_fit_on_every_backend(compared_backend, weighted):
     X, y = make_classification(n_samples=120, n_features=6, n_redundant=0, n_classes=3, n_informative=4, random_state=1)
-    reference = DeepClassifier(**FAST, dtype="float64").fit(X, y).predict_proba(X)
-    model = DeepClassifier(**{**FAST, "backend": compared_backend}, dtype="float64")
-    model.fit(X, y)
-    np.testing.assert_allclose(model.predict_proba(X), reference, rtol=1e-9, atol=1e-12)
+    fit_params = {"sample_weight": np.linspace(0.1, 2.0, 120), "validation_data": (X[:30], y[:30])} if weighted else {}
+    settings = {**FAST, "class_weight": "balanced"} if weighted else FAST
+    reference = DeepClassifier(**settings, dtype="float64").fit(X, y, **fit_params)
+    model = DeepClassifier(**{**settings, "backend": compared_backend}, dtype="float64")
+    model.fit(X, y, **fit_params)
+    np.testing.assert_allclose(model.predict_proba(X), reference.predict_proba(X), rtol=1e-9, atol=1e-12)
+    for name, values in reference.history_.items():
+        np.testing.assert_allclose(model.history_[name], values, rtol=1e-9, err_msg=name)
 
 
 def test_regressor_single_and_multi_output():

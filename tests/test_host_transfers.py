@@ -54,16 +54,18 @@ def test_the_guard_computes_what_numpy_does():
     {"solver": "adam", "early_stopping": True},
     {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": True, "dropout": 0.2},
     {"solver": "rmsprop", "activation": "tanh", "standardize": True},
+    {"solver": "adam", "class_weight": "balanced", "weighted": True},  # sample and class weights on the device
 ])
 def test_fit_moves_the_metrics_once_per_epoch_and_predict_once_per_chunk(settings, monkeypatch):
     from gpudeep.estimators import base as estimators
 
     transfers = []
+    weighted = settings.get("weighted", False)
     model = DeepClassifier((8, 6), max_iter=4, batch_size=16, random_state=0, n_iter_no_change=100, tol=0,
-                           backend=guarded_backend(transfers), **settings)
+                           backend=guarded_backend(transfers), **{k: v for k, v in settings.items() if k != "weighted"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(X, Y_CLASSES)
+        model.fit(X, Y_CLASSES, sample_weight=np.linspace(0.5, 1.5, len(X)) if weighted else None)
     assert len(transfers) == 4 and all(len(shape) == 1 for shape in transfers)  # one stacked vector per epoch
     transfers.clear()
     monkeypatch.setattr(estimators, "PREDICT_MEMORY_BYTES", 30 * 4 * (5 + 2 * (8 + 6 + 3)))  # 30 rows a chunk
