@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import shlex
 import sys
@@ -36,9 +35,6 @@ FLAGS = {"hidden_layer_sizes": "--layers", "activation": "--activation", "solver
          "learning_rate_init": "--lr", "max_iter": "--epochs", "batch_size": "--batch-size", "alpha": "--alpha",
          "dropout": "--dropout", "dtype": "--dtype", "tf32": "--tf32", "n_jobs": "--n-jobs", "random_state": "--seed",
          "validation_fraction": "--validation-fraction"}
-# What config.json records and --config takes back: every option of `gpudeep train` that shapes the run,
-# not where it writes, how it reports or what it resumes
-NOT_CONFIG = ("out", "checkpoint", "resume", "quiet", "debug", "config", "track", "command")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -230,34 +226,8 @@ def _with_config(argv: list[str], parser: _Parser) -> list[str]:
     args = parser.parse_args(argv)
     if args.command != "train" or args.config is None:
         return argv
-    train = parser.commands["train"]
-    try:
-        config = json.loads(args.config.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"--config {args.config}: cannot be read as JSON ({error})") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"--config {args.config}: must hold a JSON object of options, as a run's config.json does")
-    tokens = []
-    for key, value in config.items():
-        action = train.options.get(key)
-        if action is None or key in NOT_CONFIG:
-            known = sorted(set(train.options) - set(NOT_CONFIG) - {"help"})
-            raise ValueError(f"--config {args.config}: unknown option {key!r}; a config holds {known}")
-        tokens += _as_typed(action, value)
     at = argv.index("train") + 1
-    return argv[:at] + tokens + argv[at:]
-
-
-def _as_typed(action: argparse.Action, value) -> list[str]:
-    """The tokens that set ``action`` to ``value`` on the command line."""
-    if value is None:
-        return []
-    if isinstance(action, argparse.BooleanOptionalAction):
-        return [action.option_strings[0] if value else action.option_strings[1]]
-    if action.nargs == 0:  # a store_true flag
-        return [action.option_strings[0]] if value else []
-    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-    return [f"{action.option_strings[0]}={text}"]
+    return argv[:at] + runs.config_arguments(args.config, parser.commands["train"].options) + argv[at:]
 
 
 def _run(args) -> int:
@@ -308,13 +278,13 @@ def _train(args) -> int:
         runs.claim(out)
     X, y, task = _load_data(args.dataset, seed=args.seed, label=args.label, task=args.task)
     names = csv_feature_names(args.dataset, label=args.label) if Path(args.dataset).suffix == ".csv" else None
-    train, record = _split(args, X, y, task)
+    train, record = runs.split(X, y, task, dataset=args.dataset, test_size=args.test_size,
+                               validation_fraction=args.validation_fraction, seed=args.seed)
     test, validation = record["test"], record["validation"]
     estimator = DeepClassifier if task == "classification" else DeepRegressor
     model = estimator(**params, backend=args.backend, standardize=True, verbose=0 if args.quiet else 1,
                       distributed=args.distributed, checkpoint_path=args.checkpoint)
-    config = {key: (str(value) if isinstance(value, Path) else value)
-              for key, value in vars(args).items() if key not in NOT_CONFIG} | {"task": task}
+    config = runs.config(vars(args)) | {"task": task}
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -348,19 +318,6 @@ def _load_data(dataset: str, *, seed: int, label: str | None, task: str | None):
             raise
         raise ValueError(f"{error}; if {error.column!r} holds the labels, pass --label {shlex.quote(error.column)}") \
             from None
-
-
-def _split(args, X, y, task: str) -> tuple[np.ndarray, dict]:
-    """(the training rows, in the order they are trained on; split.json's content: the data's fingerprint and
-    the held-out test and validation rows)."""
-    train, test = split_indices(y, task, test_size=args.test_size, seed=args.seed)
-    validation = []
-    if args.validation_fraction is not None:
-        kept, held = split_indices(y[train], task, test_size=args.validation_fraction, seed=args.seed)
-        train, validation = train[kept], sorted(train[held].tolist())
-    return train, {"dataset": args.dataset, "task": task, "n_samples": len(y), "data_sha256": fingerprint(X, y),
-                   "test_size": args.test_size, "validation_fraction": args.validation_fraction, "seed": args.seed,
-                   "test": sorted(test.tolist()), "validation": validation}
 
 
 def _tracker(args, out: Path):

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import platform
@@ -18,7 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import fingerprint, split_indices
+
 FILES = ("config.json", "split.json", "model.npz", "metrics.json", "history.csv", "curves.png")
+# What config.json leaves out of `gpudeep train`'s options: where the run writes, how it reports, what it
+# resumes. Everything else shapes the run, and --config takes it back.
+OUTSIDE_CONFIG = ("out", "checkpoint", "resume", "quiet", "debug", "config", "track", "command")
 
 
 def claim(out: Path) -> None:
@@ -34,6 +40,56 @@ def claim(out: Path) -> None:
     except OSError as error:
         raise ValueError(f"cannot write the run folder {out} ({error.strerror or error}); choose another --out") \
             from None
+
+
+def config(options: dict) -> dict:
+    """config.json's content: the options of ``gpudeep train`` that shape the run, as JSON values."""
+    return {key: (str(value) if isinstance(value, Path) else value)
+            for key, value in options.items() if key not in OUTSIDE_CONFIG}
+
+
+def config_arguments(path: Path, options: dict[str, argparse.Action]) -> list[str]:
+    """The command-line arguments that set what config file ``path`` holds, for the parser whose actions
+    are ``options`` (by destination); ``ValueError`` for a file that is not a config or an unknown option."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"--config {path}: cannot be read as JSON ({error})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path}: must hold a JSON object of options, as a run's config.json does")
+    arguments = []
+    for key, value in values.items():
+        if key not in options or key in OUTSIDE_CONFIG:
+            known = sorted(set(options) - set(OUTSIDE_CONFIG) - {"help"})
+            raise ValueError(f"--config {path}: unknown option {key!r}; a config holds {known}")
+        arguments += _as_typed(options[key], value)
+    return arguments
+
+
+def _as_typed(action: argparse.Action, value) -> list[str]:
+    """The arguments that set ``action`` to ``value`` on the command line."""
+    if value is None:
+        return []
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return [action.option_strings[0] if value else action.option_strings[1]]
+    if action.nargs == 0:  # a store_true flag
+        return [action.option_strings[0]] if value else []
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return [f"{action.option_strings[0]}={text}"]
+
+
+def split(X, y, task: str, *, dataset: str, test_size: float, validation_fraction: float | None,
+          seed: int) -> tuple[np.ndarray, dict]:
+    """(the training rows, in the order they are trained on; split.json's content: the data's fingerprint
+    and the rows held out for testing and, with ``validation_fraction``, for validation)."""
+    train, test = split_indices(y, task, test_size=test_size, seed=seed)
+    validation = []
+    if validation_fraction is not None:
+        kept, held = split_indices(y[train], task, test_size=validation_fraction, seed=seed)
+        train, validation = train[kept], sorted(train[held].tolist())
+    return train, {"dataset": dataset, "task": task, "n_samples": len(y), "data_sha256": fingerprint(X, y),
+                   "test_size": test_size, "validation_fraction": validation_fraction, "seed": seed,
+                   "test": sorted(test.tolist()), "validation": validation}
 
 
 def write(out: Path, model, *, config: dict, split: dict, X_test, y_test, seconds: float,
