@@ -87,6 +87,11 @@ def test_validation_data_is_scored_every_epoch_and_early_stopping_uses_it(iris):
         DeepClassifier(**FULL_BATCH).fit(X, y, validation_data=(X[:1], ["x"]))
     with pytest.raises(ValueError, match="validation_data must be a pair"):
         DeepClassifier(**FULL_BATCH).fit(X, y, validation_data=X)
+    with pytest.raises(ValueError, match=r"X has 3 features, but DeepClassifier is expecting 4"):
+        DeepClassifier(**FULL_BATCH).fit(X, y, validation_data=(X[:5, :3], y[:5]))
+    targets = np.c_[X[:, 0], X[:, 1]]
+    with pytest.raises(ValueError, match=r"y_val has 1 target\(s\) per sample but the training y has 2"):
+        DeepRegressor(**FULL_BATCH).fit(X, targets, validation_data=(X[:5], targets[:5, 0]))
 
 
 def test_callbacks_receive_the_model_and_may_stop_training(iris):

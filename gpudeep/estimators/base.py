@@ -137,7 +137,7 @@ class _DeepNetwork(BaseEstimator):
         continuing = (incremental or self.warm_start) and hasattr(self, "state_")
         X, Y, y = self._host_data(X, y, continuing=continuing, classes=classes)
         weights = self._sample_weights(sample_weight, X, y)
-        validation_host = None if validation_data is None else self._host_validation(validation_data)
+        validation_host = None if validation_data is None else self._host_validation(validation_data, Y.shape[1])
         group = world() if self.distributed else None
         if group is not None:
             with group.ending_the_job_on_failure():
@@ -248,9 +248,9 @@ class _DeepNetwork(BaseEstimator):
         """Per-sample weights from the classes (``class_weight``); None for a regressor or without them."""
         return None
 
-    def _host_validation(self, validation_data) -> tuple[np.ndarray, np.ndarray]:
+    def _host_validation(self, validation_data, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
         """(X_val, Y_val) on the host from ``validation_data = (X_val, y_val)``, checked, scaled and encoded
-        as the training data were."""
+        as the training data were (Y_val with the training targets' ``n_outputs`` columns)."""
         try:
             X_val, y_val = validation_data
         except (TypeError, ValueError):
@@ -264,6 +264,9 @@ class _DeepNetwork(BaseEstimator):
                 raise ValueError(f"validation_data has {len(X_val)} samples in X_val but {len(y_val)} in y_val; "
                                  f"X and y need one entry per sample")
         Y_val = self._encode_targets(y_val, first_fit=False, classes=None)
+        if Y_val.shape[1] != n_outputs:
+            raise ValueError(f"validation_data's y_val has {Y_val.shape[1]} target(s) per sample but the training "
+                             f"y has {n_outputs}; give y_val the training targets' shape")
         check_range("validation X", X_val, self.dtype)
         return X_val, Y_val
 
