@@ -11,6 +11,7 @@ import re
 import signal
 import time
 import tracemalloc
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -398,7 +399,22 @@ HOSTILE_FILES = [
         input_mean=np.zeros(4), input_scale=-np.ones(4))), "input_scale must be positive"),
     ("too-many-layers", lambda m, a: m.update(layer_sizes=[4] * 2000), "declares 1999 layers"),
     ("long-string-labels", lambda m, a: a.update(classes=np.array(["a", "b", "c" * 2000])), "at most 1024"),
+    ("class-weights-of-the-wrong-kind", lambda m, a: m["params"].update(class_weight={"0": -3}), "class_weight must"),
+    ("negative-samples-seen", lambda m, a: m.update(t=-5), "t must be a count of samples"),
 ]
+
+
+def test_a_regressor_file_naming_a_classifiers_setting_loads_without_it(tmp_path):
+    """class_weight is DeepClassifier's alone: in a regressor's file it is left out, not passed on."""
+    from gpudeep import DeepRegressor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DeepRegressor((3,), max_iter=2, backend="numpy").fit(X_GOOD, X_GOOD[:, 0])
+    source = save(model, tmp_path / "regressor.npz")
+    changed = resealed(tmp_path / "with-class-weight.npz", source,
+                       lambda m, a: m["params"].update(class_weight="balanced"))
+    assert "class_weight" not in load(changed).get_params()
 
 
 @pytest.mark.parametrize("case", HOSTILE_FILES, ids=[c[0] for c in HOSTILE_FILES])

@@ -102,7 +102,8 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
 
 def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: Backend):
     """The fitted ``cls`` estimator that ``export`` described, with its weights on ``backend``."""
-    params = {k: v for k, v in metadata["params"].items() if k in rules.FROM_FILES}  # nothing else is restored
+    accepted = set(rules.FROM_FILES) & set(cls().get_params())  # hyperparameters of this estimator, nothing else
+    params = {k: v for k, v in metadata["params"].items() if k in accepted}
     if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     model = cls(**{**params, "backend": backend})
