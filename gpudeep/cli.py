@@ -302,10 +302,16 @@ def _train(args) -> int:
         print(f"gpudeep: interrupted; kept the model and metrics of epoch {model.n_iter_} in {out}", file=sys.stderr)
         return 130
     if root:
-        _finish(out, model, config, record, X[test], y[test], names, time.perf_counter() - start, interrupted=False)
-        if tracker is not None:
-            tracker.log_artifacts([out / name for name in runs.FILES])
-            tracker.end()
+        status = "FAILED"  # the MLflow run's, unless the run folder is written and logged
+        try:
+            _finish(out, model, config, record, X[test], y[test], names, time.perf_counter() - start,
+                    interrupted=False)
+            if tracker is not None:
+                tracker.log_artifacts([out / file for file in runs.FILES])
+            status = "FINISHED"
+        finally:
+            if tracker is not None:
+                tracker.end(status)
     return 0
 
 

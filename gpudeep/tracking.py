@@ -45,7 +45,10 @@ class MlflowTracker(Callback):
     def __init__(self, tracking_uri: str | None = None, experiment: str = "gpudeep", run_name: str | None = None,
                  params: dict | None = None, log_model: bool = True, end_run: bool = True):
         _mlflow()  # not installed: say so now, not after training
-        self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
+        # the default store as an absolute path: MLflow keeps one store per URI in a process, so a relative one
+        # would stay in the folder where it was first used
+        self.tracking_uri = (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+                             or f"sqlite:///{Path(DEFAULT_STORE.removeprefix('sqlite:///')).resolve()}")
         self.experiment, self.run_name, self.params = experiment, run_name, dict(params or {})
         self.log_model, self.end_run = log_model, end_run
         self.client, self.run_id, self.owns_run = None, None, False

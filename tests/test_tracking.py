@@ -31,7 +31,7 @@ def test_a_python_fit_is_logged_to_mlflow_and_reads_back(tmp_path, monkeypatch):
     model = DeepClassifier(hidden_layer_sizes=(8,), max_iter=4, random_state=0, backend="numpy")
     with pytest.warns(Warning):  # 4 epochs do not converge
         model.fit(X, y, validation_data=(X[::5], y[::5]), callbacks=[tracker])
-    client = MlflowClient("sqlite:///mlflow.db")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (found,) = client.search_runs([client.get_experiment_by_name("gpudeep").experiment_id])
     assert found.info.run_name == "iris" and found.info.status == "FINISHED"
     assert found.data.params["max_iter"] == "4" and found.data.params["layer_sizes"] == "[4, 8, 3]"
@@ -75,3 +75,22 @@ def test_train_track_logs_the_whole_run_folder(tmp_path):
     assert {artifact.path for artifact in client.list_artifacts(found.info.run_id)} == {
         "config.json", "split.json", "model.npz", "metrics.json", "history.csv", "curves.png"}
     assert len(client.get_metric_history(found.info.run_id, "loss")) == 3
+
+
+def test_a_run_folder_that_cannot_be_written_ends_the_mlflow_run_as_failed(tmp_path, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from gpudeep import runs
+    from gpudeep.cli import main
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(runs, "write", full_disk)
+    assert main(["train", "--dataset", "iris", "--epochs", "2", "--out", "run", "--quiet", "--track"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (found,) = client.search_runs([client.get_experiment_by_name("gpudeep").experiment_id])
+    assert found.info.status == "FAILED"
