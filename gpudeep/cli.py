@@ -383,7 +383,9 @@ def _evaluate(args) -> int:
     path = _model_file(args.model)
     model = load(path, backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
     task = "classification" if isinstance(model, DeepClassifier) else "regression"
-    config, split = runs.read_record(path) or ({}, None)
+    resplit = args.whole or args.test_size is not None or args.seed is not None
+    # the run's record gives the data set and the split; not needed when both are given here
+    config, split = (None if resplit and args.dataset is not None else runs.read_record(path)) or ({}, None)
     dataset = args.dataset or config.get("dataset", "digits")
     same_data = dataset == config.get("dataset")
     label = args.label if args.label is not None else config.get("label") if Path(dataset).suffix == ".csv" else None
@@ -393,7 +395,7 @@ def _evaluate(args) -> int:
                                dataset)
     if args.whole:
         rows, where = np.arange(len(y)), "all rows"
-    elif args.test_size is not None or args.seed is not None or split is None:
+    elif resplit or split is None:
         test_size = 0.2 if args.test_size is None else args.test_size
         rows = split_indices(y, task, test_size=test_size, seed=args.seed or 0)[1]
         where = f"a new split, --test-size {test_size} --seed {args.seed or 0}"

@@ -186,17 +186,19 @@ def read_record(model_path: Path) -> tuple[dict, dict] | None:
     try:
         config, split = (json.loads((folder / name).read_text()) for name in ("config.json", "split.json"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{folder}: its run record cannot be read ({error}); pass --dataset and --test-size "
-                         f"to split anew, or --whole") from None
+        raise ValueError(f"{folder}: its run record cannot be read ({error}); to score without it, pass "
+                         f"--dataset with --whole or --test-size") from None
     if not (isinstance(config, dict) and isinstance(split, dict) and _indices(split.get("test"))
             and isinstance(split.get("data_sha256"), str) and isinstance(config.get("dataset"), str)):
-        raise ValueError(f"{folder}: config.json or split.json is not a gpudeep run record; pass --dataset and "
-                         f"--test-size to split anew, or --whole")
+        raise ValueError(f"{folder}: config.json or split.json is not a gpudeep run record; to score without "
+                         f"it, pass --dataset with --whole or --test-size")
     return config, split
 
 
 def _indices(value) -> bool:
-    return isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+    """A non-empty list of row indices."""
+    return isinstance(value, list) and len(value) > 0 and all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
 
 
 def _write_json(path: Path, value: dict) -> None:

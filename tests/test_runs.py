@@ -195,3 +195,22 @@ def test_a_notebook_imports_and_trains_without_warnings():
     nbclient.NotebookClient(notebook, kernel_name="python3", timeout=120).execute()
     text = "".join("".join(output.get("text", "")) for output in notebook.cells[0].outputs)
     assert "Warning" not in text and "epoch 1: loss" in text
+
+
+@pytest.mark.parametrize("damage", [
+    lambda folder: (folder / "split.json").write_text("{not json"),
+    lambda folder: (folder / "split.json").write_text(json.dumps({"test": [], "data_sha256": "0" * 64})),
+    lambda folder: (folder / "split.json").write_text(json.dumps({"test": [1, -2], "data_sha256": "0" * 64})),
+    lambda folder: (folder / "config.json").write_text("[]"),
+], ids=["not-json", "no-test-rows", "a-negative-row", "config-not-an-object"])
+def test_a_damaged_run_record_is_refused_with_what_to_do(iris_run, tmp_path, damage):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(iris_run, copy)
+    damage(copy)
+    result = run("evaluate", str(copy))
+    assert result.returncode == 2 and "to score without it, pass --dataset with --whole or --test-size" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+    assert run("evaluate", str(copy), "--dataset", "iris", "--whole").returncode == 0  # as the error says
