@@ -35,21 +35,23 @@ class MlflowTracker(Callback):
     """Log a training run to MLflow.
 
     tracking_uri: the store (default ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``).
-    experiment: the experiment's name. run_name: the run's name (MLflow picks one when None).
+    experiment: the experiment's name (default ``MLFLOW_EXPERIMENT_NAME``, else "gpudeep"). run_name: the run's
+    name (MLflow picks one when None).
     params: settings to log besides the estimator's parameters. log_model: at a normal end, log the model
     file (``model.npz``) as an artifact. end_run: end the run when training ends (False: the caller logs more
     through ``log_artifacts`` and then calls ``end``).
     Metrics are logged by epoch: ``loss``, the score under its name (``accuracy``, ``r2``), and ``val_...``.
     """
 
-    def __init__(self, tracking_uri: str | None = None, experiment: str = "gpudeep", run_name: str | None = None,
+    def __init__(self, tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
                  params: dict | None = None, log_model: bool = True, end_run: bool = True):
         _mlflow()  # not installed: say so now, not after training
         # the default store as an absolute path: MLflow keeps one store per URI in a process, so a relative one
         # would stay in the folder where it was first used
         self.tracking_uri = (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
                              or f"sqlite:///{Path(DEFAULT_STORE.removeprefix('sqlite:///')).resolve()}")
-        self.experiment, self.run_name, self.params = experiment, run_name, dict(params or {})
+        self.experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "gpudeep"
+        self.run_name, self.params = run_name, dict(params or {})
         self.log_model, self.end_run = log_model, end_run
         self.client, self.run_id, self.owns_run = None, None, False
 

@@ -53,12 +53,13 @@ def test_a_failed_fit_ends_its_mlflow_run_as_failed(tmp_path, monkeypatch):
     from gpudeep.training import TrainingDivergedError
 
     uri = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "divergence")
     X = np.random.default_rng(0).normal(size=(50, 3))
     with pytest.raises(TrainingDivergedError):
         DeepRegressor(learning_rate_init=1e6, solver="sgd", max_iter=3, backend="numpy").fit(
             X * 1e3, X[:, 0] * 1e3, callbacks=[MlflowTracker(uri)])
     client = MlflowClient(uri)
-    (found,) = client.search_runs([client.get_experiment_by_name("gpudeep").experiment_id])
+    (found,) = client.search_runs([client.get_experiment_by_name("divergence").experiment_id])
     assert found.info.status == "FAILED" and not client.list_artifacts(found.info.run_id)
 
 

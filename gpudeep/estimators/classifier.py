@@ -104,7 +104,8 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
         return "binary_cross_entropy" if len(self.classes_) == 2 else "categorical_cross_entropy"
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch over (X, y), continuing from the current weights; ``classes`` is needed the first time."""
+        """One epoch over (X, y), continuing from the current weights; ``classes`` is needed the first time,
+        ``sample_weight`` is as for ``fit``."""
         if not hasattr(self, "state_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit, e.g. classes=np.unique(y)")
         return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)

@@ -47,7 +47,7 @@ class DeepRegressor(RegressorMixin, _DeepNetwork):
     _score_name = "r2"
 
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), continuing from the current weights."""
+        """One epoch over (X, y), continuing from the current weights; ``sample_weight`` is as for ``fit``."""
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _encode_targets(self, y, *, first_fit: bool, classes) -> np.ndarray:
