@@ -62,3 +62,19 @@ def test_the_loop_knows_nothing_of_mpi_and_the_library_nothing_of_the_harness():
     for path in MODULES:
         if FLOOR[room(path)] < 5:
             assert not imported_rooms(path) & {"bench", "cli"}, path
+
+
+def test_an_installed_gpudeep_holds_every_subpackage():
+    """`pip install .` (the README's first command) installs what pyproject.toml's package list names: every
+    folder of the package must be in it (gpudeep.estimators and gpudeep.bench once were not)."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = config["packages"]
+    patterns = listed if isinstance(listed, list) else listed["find"]["include"]  # named, or found by pattern
+    folders = {path.parent for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts}
+    names = {".".join(folder.relative_to(PACKAGE.parent).parts) for folder in folders}
+    assert all((PACKAGE.parent / name.replace(".", "/") / "__init__.py").is_file() for name in names)
+    missing = sorted(name for name in names if not any(fnmatch.fnmatchcase(name, p) for p in patterns))
+    assert not missing, f"not installed by pip install .: {missing}"
