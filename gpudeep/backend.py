@@ -19,9 +19,11 @@ import contextlib
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,11 +32,6 @@ from . import threads
 ENV_VAR = "GPUDEEP_BACKEND"
 BACKEND_NAMES = ("auto", "numpy", "cupy", "array_api_strict")
 DTYPES = ("float32", "float64")
-CUPY_FIX = (
-    "install CuPy for your CUDA version with the CUDA libraries it loads (pip install 'gpudeep[cuda12]' or "
-    "'gpudeep[cuda13]': CuPy with NVRTC, cuBLAS and the CUDA headers), check that `nvidia-smi` sees the GPU "
-    "and the driver is recent enough, and in Docker start the container with `docker run --gpus all`"
-)
 
 log = logging.getLogger("gpudeep")
 
@@ -45,6 +42,43 @@ class BackendUnavailableError(RuntimeError):
 
 class DeviceMemoryError(MemoryError):
     """The device ran out of memory; the message gives the request, what was running and what to lower."""
+
+
+class Uniform:
+    """``draw(shape, dtype)``: arrays uniform on [0, 1) on a backend, from one generator that ``seed``
+    restarts; this one is the host's, NumPy's generator."""
+
+    def __init__(self, backend: Backend, seed: int):
+        self.backend = backend
+        self.seed(seed)
+
+    def seed(self, seed: int) -> None:
+        self.host_rng = np.random.default_rng(seed)
+
+    def __call__(self, shape: tuple[int, ...], dtype: str):
+        return self.backend.asarray(self.host_rng.random(shape, dtype=np.dtype(dtype)))
+
+
+class Stopwatch:
+    """``with stopwatch(): ...`` adds the block's time to ``seconds``; this one is the host's clock."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    @contextlib.contextmanager
+    def __call__(self):
+        started = time.perf_counter()
+        yield
+        self.seconds += time.perf_counter() - started
+
+
+class Reduction(NamedTuple):
+    """How the ranks of a job sum a backend's arrays: ``run(buffer)`` returns Σ over ranks of ``buffer``
+    (perhaps ``buffer`` itself, summed in place)."""
+
+    name: str  # "host", "nccl", "cuda-aware mpi"
+    run: Callable
+    why: str
 
 
 @dataclass(frozen=True)
@@ -107,14 +141,14 @@ class Backend:
         """An array of zeros on this backend; ``dtype`` as for ``asarray``."""
         return self.xp.zeros(shape, dtype=self.dtype(dtype) if isinstance(dtype, str) else dtype, device=self.device)
 
-    def uniform(self, seed: int) -> Callable:
-        """``draw(shape, dtype)`` of arrays uniform on [0, 1) on this backend, seeded from the host.
+    def uniform(self, seed: int) -> Uniform:
+        """``draw(shape, dtype)`` of arrays uniform on [0, 1) on this backend, seeded from the host; make one
+        per fit and restart it with ``draw.seed(seed)``.
 
         Host libraries draw with NumPy's generator; a GPU draws with its own, so for one seed the CPU and
         GPU draws differ.
         """
-        host_rng = np.random.default_rng(seed)
-        return lambda shape, dtype: self.asarray(host_rng.random(shape, dtype=np.dtype(dtype)))
+        return Uniform(self, seed)
 
     def to_numpy(self, array) -> np.ndarray:
         """A host NumPy copy (or view, on the numpy backend) of an array of this backend."""
@@ -125,6 +159,20 @@ class Backend:
 
     def synchronize(self) -> None:
         """Wait until the device has finished all queued work (a no-op on the CPU)."""
+
+    def stopwatch(self) -> Stopwatch:
+        """A timer of blocks of this backend's work, as it runs: the host's clock on the CPU."""
+        return Stopwatch()
+
+    def reduction(self, group) -> Reduction:
+        """How ``group`` (a ``gpudeep.distributed.Group``) sums this backend's arrays over its ranks: through
+        host memory, one MPI all-reduce of a NumPy copy."""
+        def staged(buffer):
+            host = np.ascontiguousarray(self.to_numpy(buffer))
+            group.sum_in_place(host)
+            return self.asarray(host)
+
+        return Reduction("host", staged, "the arrays are in host memory")
 
     def release_memory(self) -> None:
         """Hand the memory pool's cached blocks back to the device (a no-op on the CPU)."""
@@ -212,11 +260,12 @@ def elementwise(function: Callable) -> Callable:
         fuser = FUSERS.get(xp)
         if fuser is None:
             return function(xp, *args)
-        if run.kernel is None:
-            run.kernel = fuser(function, f"gpudeep_{function.__name__}")
-        return run.kernel(*args)
+        kernel = run.kernels.get(xp)
+        if kernel is None:
+            kernel = run.kernels[xp] = fuser(function, f"gpudeep_{function.__name__}")
+        return kernel(*args)
 
-    run.kernel = None  # the fused kernel, made by the first call on a library that fuses
+    run.kernels = {}  # namespace -> the fused kernel, made by the first call with a library that fuses
     return run
 
 
@@ -279,7 +328,7 @@ def get_backend(name: str | None = None, device=None) -> Backend:
     probe = cuda.probe(index)
     if name == "cupy":
         if probe.cupy is None:
-            raise BackendUnavailableError(f"the cupy backend cannot run: {probe.reason}. To fix: {CUPY_FIX}")
+            raise BackendUnavailableError(f"the cupy backend cannot run: {probe.reason}. To fix: {probe.fix}")
         return cuda.CupyBackend.on(probe.cupy, index, f"cupy {origin}: {probe.reason}")
     if probe.cupy is None:
         # Without CuPy the CPU is the expected choice, and no news; CuPy that fails to run deserves a warning.
@@ -317,3 +366,15 @@ def describe(backend: Backend) -> list[str]:
         f"numpy:    {np.__version__}",
         *versions(),
     ]
+
+
+def report(name: str | None = None) -> tuple[list[str], bool]:
+    """``gpudeep info``'s report on the backend ``name`` would resolve to (as ``get_backend``), and whether it
+    can run: when it cannot, why and how to fix it, then what "auto" chooses instead."""
+    try:
+        return describe(get_backend(name)), True
+    except BackendUnavailableError as error:
+        why, _, fix = str(error).partition(". To fix: ")
+        lines = [f"backend:  {why}", f"fix:      {fix}" if fix else None, "instead, auto would choose:",
+                 *("  " + line for line in describe(get_backend("auto")))]
+        return [line for line in lines if line is not None], False

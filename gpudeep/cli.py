@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 failure (the run diverged, the GPU is unusable), 2 bad 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import shlex
@@ -22,7 +23,7 @@ import numpy as np
 
 from . import runs, tutorial
 from .activations import HIDDEN
-from .backend import BACKEND_NAMES, DTYPES, describe, get_backend
+from .backend import BACKEND_NAMES, DTYPES, get_backend, report
 from .datasets import NAMES, TASKS, NotANumber, csv_feature_names, fingerprint, load_dataset, read_csv, split_indices
 from .estimators import rules
 from .gradcheck import DEFAULT_TOLERANCE, check_architecture
@@ -233,10 +234,11 @@ def _with_config(argv: list[str], parser: _Parser) -> list[str]:
 def _run(args) -> int:
     if args.command in COMMANDS:
         return COMMANDS[args.command](args)
-    if args.command == "info":
+    if args.command == "info":  # a diagnosis: it reports whatever the backend asked for can do
         logging.getLogger("gpudeep").setLevel(logging.ERROR)  # info prints the reason itself, whole
-        print("\n".join(describe(get_backend(args.backend))))
-        return 0
+        lines, usable = report(args.backend)
+        print("\n".join(lines))
+        return 0 if usable else 1
     backend = get_backend(args.backend)
     if args.command == "gradcheck":
         arch = Architecture.build(args.layers, hidden=args.hidden, loss=args.loss)
@@ -262,10 +264,6 @@ def _estimator_params(args) -> dict:
 
 
 def _train(args) -> int:
-    from sklearn.exceptions import ConvergenceWarning
-
-    from .estimators import DeepClassifier, DeepRegressor
-
     params = _estimator_params(args)
     rules.check(params, spelled=FLAGS)
     if args.early_stopping and args.validation_fraction is None:
@@ -273,9 +271,19 @@ def _train(args) -> int:
     name = Path(args.dataset).stem
     out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
     root = not args.distributed or _mpi_rank() == 0  # under MPI only rank 0 writes the run folder
+    with contextlib.ExitStack() as run_folder:
+        if root:
+            run_folder.enter_context(runs.claimed(out))
+        return _train_into(args, out, params, root)
+
+
+def _train_into(args, out: Path, params: dict, root: bool) -> int:
+    """``gpudeep train`` once its run folder is claimed (on rank 0): train, then write the folder."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .estimators import DeepClassifier, DeepRegressor
+
     tracker = _tracker(args, out) if root and args.track is not None else None
-    if root:
-        runs.claim(out)
     X, y, task = _load_data(args.dataset, seed=args.seed, label=args.label, task=args.task)
     names = csv_feature_names(args.dataset, label=args.label) if Path(args.dataset).suffix == ".csv" else None
     train, record = runs.split(X, y, task, dataset=args.dataset, test_size=args.test_size,

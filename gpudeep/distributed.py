@@ -7,8 +7,8 @@ single contiguous buffer; every rank then applies the same update, so parameters
 state stay identical everywhere.
 
 Rank 0 resolves the backend ("auto" included) and every rank takes the same one, CuPy on the GPU
-of its index on its node. With CuPy, the all-reduce uses NCCL when every rank has it, else a
-CUDA-aware MPI, else it stages through host memory; rank 0 logs the choice and why.
+of its index on its node. The backend says how its arrays are summed (``Backend.reduction``: on
+CuPy NCCL, a CUDA-aware MPI or staging through host memory); rank 0 logs the choice and why.
 
 A rank that fails aborts the whole job (``MPI_Abort``) after printing which rank failed and
 why, so that no other rank waits forever in an all-reduce.
@@ -21,12 +21,12 @@ import ctypes
 import logging
 import os
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backend import ENV_VAR, Backend, BackendUnavailableError, get_backend
+from .backend import ENV_VAR, Backend, BackendUnavailableError, Stopwatch, get_backend
 from .network import backward, compute_cost, forward, l2_penalty
 from .training import Step
 
@@ -39,8 +39,8 @@ INSTALL_HINT = "install MPI support with pip install 'gpudeep[mpi]' and start th
 class Group:
     """The MPI ranks of one job, and how their gradients are summed.
 
-    reduction: "nccl", "cuda-aware mpi" or "host" (staged through NumPy arrays).
-    allreduce_seconds: time spent in the gradient all-reduce so far (synchronised).
+    reduction: "nccl", "cuda-aware mpi" or "host" (staged through NumPy arrays), once bound to a backend.
+    allreduce_seconds: time the device (or host) spent in the gradient all-reduce so far.
     """
 
     comm: object
@@ -49,8 +49,13 @@ class Group:
     local_rank: int
     local_size: int = 1
     reduction: str = "host"
-    allreduce_seconds: float = 0.0
-    _nccl: object = field(default=None, repr=False)
+    _reduce: Callable | None = field(default=None, repr=False)
+    _stopwatch: Stopwatch = field(default_factory=Stopwatch, repr=False)
+    _buffer: object = field(default=None, repr=False)
+
+    @property
+    def allreduce_seconds(self) -> float:
+        return self._stopwatch.seconds
 
     @property
     def is_root(self) -> bool:
@@ -105,7 +110,8 @@ class Group:
         rank's BLAS gets the cores MPI bound it to, or its share of all of them when unbound.
         Otherwise every rank starts one thread per core and they fight over the cores.
         """
-        self.reduction, self._nccl, why = _choose_reduction(self, backend)
+        self.reduction, self._reduce, why = backend.reduction(self)
+        self._stopwatch, self._buffer = backend.stopwatch(), None
         if not backend.on_gpu and not any(name in os.environ for name in THREAD_VARIABLES):
             from threadpoolctl import threadpool_limits
 
@@ -134,55 +140,48 @@ class Group:
                 self.comm.Bcast(host, root=0)
                 P[...] = backend.asarray(host, P.dtype)
 
-    def allreduce_gradients(self, backend: Backend, grads, weight: float) -> None:
-        """grads ← Σ over ranks of weight·grads, in place, through one contiguous buffer."""
+    def allreduce_gradients(self, backend: Backend, grads, weight: float) -> list:
+        """Σ over ranks of weight·grads, through one contiguous buffer kept from step to step: returned as
+        per-layer pairs of views of it, in the shapes of ``grads``."""
         xp = backend.xp
         arrays = [G for pair in grads for G in pair]
-        bounds = np.cumsum([0] + [int(np.prod(G.shape)) for G in arrays])
-        buffer = xp.zeros((int(bounds[-1]),), dtype=arrays[0].dtype)
+        bounds = np.cumsum([0] + [int(np.prod(G.shape)) for G in arrays]).tolist()
+        if self._buffer is None or self._buffer.shape[0] != bounds[-1] or self._buffer.dtype != arrays[0].dtype:
+            self._buffer = backend.zeros((bounds[-1],), arrays[0].dtype)
         for G, start, stop in zip(arrays, bounds[:-1], bounds[1:]):
-            buffer[int(start):int(stop)] = xp.reshape(G, (-1,))
-        buffer *= weight
-        started = time.perf_counter()
-        buffer = self._allreduce(backend, buffer)
-        self.allreduce_seconds += time.perf_counter() - started
-        for G, start, stop in zip(arrays, bounds[:-1], bounds[1:]):
-            G[...] = xp.reshape(buffer[int(start):int(stop)], G.shape)
+            self._buffer[start:stop] = xp.reshape(G, (-1,))
+        self._buffer *= weight
+        with self._stopwatch():
+            self._buffer = self._reduce(self._buffer)
+        views = [xp.reshape(self._buffer[start:stop], G.shape) for G, start, stop in zip(arrays, bounds[:-1],
+                                                                                         bounds[1:])]
+        return list(zip(views[::2], views[1::2]))
 
     def sum_host(self, values: np.ndarray) -> np.ndarray:
         """Σ over ranks of a small host array (the epoch's metrics)."""
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        self.sum_in_place(values)
+        return values
+
+    def sum_in_place(self, buffer) -> None:
+        """buffer ← Σ over ranks of buffer: a host array, or a device array for an MPI that takes them."""
         from mpi4py import MPI
 
-        values = np.ascontiguousarray(values, dtype=np.float64)
-        self.comm.Allreduce(MPI.IN_PLACE, values, op=MPI.SUM)
-        return values
+        self.comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+
+    def broadcast(self, value):
+        """Rank 0's ``value`` (any picklable object) on every rank."""
+        return self.comm.bcast(value, root=0)
+
+    def takes_device_buffers(self) -> bool:
+        """Whether this rank's MPI library reads and writes device memory (see ``mpi_is_cuda_aware``)."""
+        return mpi_is_cuda_aware()
 
     def abort(self, error: BaseException) -> None:
         """Say which rank failed and why, then end every rank of the job."""
         print(f"gpudeep: rank {self.rank} of {self.size} failed: {type(error).__name__}: {error}",
               file=sys.stderr, flush=True)
         self.comm.Abort(1)
-
-    def _allreduce(self, backend: Backend, buffer):
-        from mpi4py import MPI
-
-        if self.reduction == "host":
-            host = np.ascontiguousarray(backend.to_numpy(buffer))
-            self.comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
-            return backend.asarray(host)
-        backend.synchronize()
-        if self.reduction == "nccl":
-            from cupy.cuda import nccl
-
-            cupy = backend.xp
-            kind = nccl.NCCL_FLOAT32 if buffer.dtype == cupy.float32 else nccl.NCCL_FLOAT64
-            stream = cupy.cuda.get_current_stream()
-            self._nccl.allReduce(buffer.data.ptr, buffer.data.ptr, buffer.size, kind, nccl.NCCL_SUM, stream.ptr)
-        else:
-            self.comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
-        backend.synchronize()
-        return buffer
-
 
 def world() -> Group:
     """The job's ranks, from mpi4py; ``RuntimeError`` with the fix when MPI is not available."""
@@ -209,25 +208,6 @@ def _resolve(name, local_rank: int) -> Backend:
     except BackendUnavailableError as error:
         raise BackendUnavailableError(f"{error} (each rank uses the GPU of its index on its node: start at most "
                                       f"as many ranks per node as it has GPUs)") from None
-
-
-def _choose_reduction(group: Group, backend: Backend):
-    """("nccl" | "cuda-aware mpi" | "host", NCCL communicator or None, why) for ``backend``'s arrays.
-
-    Every rank takes part and all reach the same choice: NCCL only when every rank has it, and so on.
-    """
-    if not backend.on_gpu:
-        return "host", None, "the arrays are in host memory"
-    import cupy.cuda.nccl as nccl  # cupy.cuda does not import it: the attribute exists only after this import
-
-    if group.all_ranks(nccl.available):
-        unique_id = group.comm.bcast(nccl.get_unique_id() if group.is_root else None, root=0)
-        communicator = nccl.NcclCommunicator(group.size, unique_id, group.rank)
-        return "nccl", communicator, f"NCCL {nccl.get_version()} on every rank"
-    missing = "NCCL is missing on a rank (pip install nvidia-nccl-cu12 or nvidia-nccl-cu13)"
-    if group.all_ranks(mpi_is_cuda_aware()):
-        return "cuda-aware mpi", None, f"{missing}; MPI takes device buffers"
-    return "host", None, f"{missing} and MPI is not CUDA-aware: staging through host memory"
 
 
 def mpi_is_cuda_aware() -> bool:
@@ -277,7 +257,7 @@ class DataParallelStep(Step):
         else:  # more ranks than rows left in the last batch
             cost = xp.zeros((), dtype=params[0][0].dtype)
             grads = [(xp.zeros_like(W), xp.zeros_like(b)) for W, b in params]
-        self.group.allreduce_gradients(self.backend, grads, m_r / B)
+        grads = self.group.allreduce_gradients(self.backend, grads, m_r / B)
         if l2:
             for (W, _), (dW, _) in zip(params, grads):
                 dW += (l2 / B) * W

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import platform
@@ -27,11 +28,15 @@ FILES = ("config.json", "split.json", "model.npz", "metrics.json", "history.csv"
 OUTSIDE_CONFIG = ("out", "checkpoint", "resume", "quiet", "debug", "config", "track", "command")
 
 
-def claim(out: Path) -> None:
+@contextlib.contextmanager
+def claimed(out: Path):
     """Make ``out`` the run's folder before any training: ``ValueError`` if it holds anything already or
-    cannot be written, so that a finished run never has nowhere to go and never overwrites another."""
+    cannot be written, so that a finished run never has nowhere to go and never overwrites another. Folders
+    made here that are still empty when the block ends (the run failed or was interrupted before writing
+    anything) are removed again."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"the run folder {out} already exists and is not empty; choose another --out")
+    made = [folder for folder in (out, *out.parents) if not folder.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".writable"
@@ -40,6 +45,12 @@ def claim(out: Path) -> None:
     except OSError as error:
         raise ValueError(f"cannot write the run folder {out} ({error.strerror or error}); choose another --out") \
             from None
+    try:
+        yield out
+    finally:
+        for folder in made:  # from the run folder up
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
 
 def config(options: dict) -> dict:

@@ -228,8 +228,9 @@ def train(
     if lines:
         print(_legend(score_name, validation is not None), file=sys.stderr)
     step = step or Step()
-    settings = {"batch_size": batch_size, "shuffle": shuffle, "l2": l2, "dropout": dropout, "score": score,
-                "step": step, "sample_weight": sample_weight}
+    draw = backend.uniform(0) if dropout else None  # one generator for the run, reseeded every epoch
+    settings = {"batch_size": batch_size, "shuffle": shuffle, "l2": l2, "dropout": dropout, "draw": draw,
+                "score": score, "step": step, "sample_weight": sample_weight}
     memory_guard = backend.memory_guard(
         f"training with batch_size {batch_size}",
         "lower batch_size or the layer sizes (float32 halves float64's memory)",
@@ -295,14 +296,16 @@ def train_step(xp, arch: Architecture, params, optimizer: Optimizer, X, Y, *, l2
     return cost, cache.A[arch.L]
 
 
-def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, score,
+def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, draw, score,
                step: Step, sample_weight):
     """One pass over X ``(m, n[0])``, Y ``(m, n[L])`` in shuffled mini-batches of rows; returns the steps'
-    (costs, scores) on the device, each weighted by the share of the epoch's rows this process trained on."""
+    (costs, scores) on the device, each weighted by the share of the epoch's rows this process trained on.
+    draw: the run's ``backend.uniform`` for the dropout masks, reseeded here from the state's generator."""
     xp, arch, m = backend.xp, state.arch, X.shape[0]
     dtype = backend.dtype_name(X)
     order = backend.asarray(state.rng.permutation(m) if shuffle else np.arange(m))
-    draw = backend.uniform(int(state.rng.integers(2**63))) if dropout else None
+    if dropout:
+        draw.seed(int(state.rng.integers(2**63)))
     costs, scores = [], []
     for start in range(0, m, batch_size):
         batch = step.shard(order[start:start + batch_size])

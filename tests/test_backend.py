@@ -46,10 +46,11 @@ class CompileException(Exception):
     """The stand-in for CuPy's NVRTC compile error."""
 
 
-def fake_cupy(monkeypatch, device_count, smoke_test=None):
-    """Install a stand-in ``cupy`` whose device count is ``device_count()`` and whose ``arange`` is
-    ``smoke_test`` (either may raise)."""
-    runtime = types.SimpleNamespace(getDeviceCount=device_count, CUDARuntimeError=CUDARuntimeError)
+def fake_cupy(monkeypatch, device_count, smoke_test=None, driver=12090):
+    """Install a stand-in ``cupy`` whose device count is ``device_count()`` (which may raise), whose ``arange`` is
+    ``smoke_test``, and whose driver supports CUDA ``driver`` (0: no driver installed)."""
+    runtime = types.SimpleNamespace(getDeviceCount=device_count, CUDARuntimeError=CUDARuntimeError,
+                                    driverGetVersion=lambda: driver, runtimeGetVersion=lambda: 12090)
     module = types.ModuleType("cupy")
     module.__version__ = "0.0-fake"
     compiler = types.SimpleNamespace(CompileException=CompileException)
@@ -170,13 +171,32 @@ def test_auto_with_zero_devices(monkeypatch, fresh_probe):
     assert "sees 0 GPU(s)" in get_backend("auto").reason
 
 
-def test_explicit_cupy_without_gpu_says_why_and_how_to_fix(monkeypatch, fresh_probe):
-    fake_cupy(monkeypatch, lambda: 0)
+def insufficient_driver():
+    raise CUDARuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version")
+
+
+@pytest.mark.parametrize(("device_count", "driver", "cause", "fix"), [
+    (lambda: 0, 12090, "sees 0 GPU(s)", "check that `nvidia-smi` lists the GPU"),
+    (insufficient_driver, 0, "no NVIDIA driver is installed", "install the NVIDIA driver"),
+    (insufficient_driver, 11040, "the NVIDIA driver supports CUDA 11.4, older than this CuPy's CUDA 12.9",
+     "update the NVIDIA driver"),
+])
+def test_explicit_cupy_without_gpu_names_the_cause_then_its_fix(monkeypatch, fresh_probe, device_count, driver,
+                                                                cause, fix):
+    """The first fix offered is the one for the cause found: with CuPy installed, reinstalling it is not it."""
+    fake_cupy(monkeypatch, device_count, driver=driver)
     with pytest.raises(BackendUnavailableError) as error:
         get_backend("cupy")
-    message = str(error.value)
-    assert "sees 0 GPU(s)" in message
-    assert "gpudeep[cuda12]" in message and "--gpus all" in message and "driver" in message
+    why, _, fixes = str(error.value).partition(". To fix: ")
+    assert cause in why and fixes.startswith(fix), str(error.value)
+    assert not fixes.startswith("install CuPy")
+
+
+def test_explicit_cupy_without_cupy_says_to_install_it(monkeypatch, fresh_probe):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(BackendUnavailableError, match=r"CuPy is not installed .*To fix: install CuPy for your CUDA "
+                                                      r"version .*pip install 'gpudeep\[cuda12\]'"):
+        get_backend("cupy")
 
 
 @pytest.mark.skipif(not cupy_is_installed(), reason="cupy-cuda12x is not installed (CI installs it)")
@@ -190,7 +210,8 @@ def test_real_cupy_without_gpu(fresh_probe, caplog):
     assert chosen.name == "numpy"
     assert "CuPy" in chosen.reason and "installed" in chosen.reason
     assert caplog.records and caplog.records[0].levelno == logging.WARNING
-    with pytest.raises(BackendUnavailableError, match=r"cannot run: CuPy .*pip install 'gpudeep\[cuda12\]'"):
+    with pytest.raises(BackendUnavailableError, match=r"cannot run: CuPy .*no NVIDIA driver is installed.*To fix: "
+                                                      r"install the NVIDIA driver"):
         get_backend("cupy")
 
 
@@ -283,8 +304,8 @@ def test_a_gpu_backend_allocates_on_its_own_device_whatever_the_current_one_is()
         return FakeGPU.current
 
     fake = types.SimpleNamespace(asarray=placed, zeros=placed, float32=np.float32, float64=np.float64,
-                                 random=types.SimpleNamespace(default_rng=lambda seed: types.SimpleNamespace(
-                                     random=placed)))
+                                 random=types.SimpleNamespace(RandomState=lambda seed, method: types.SimpleNamespace(
+                                     random_sample=placed)))
     gpu1 = cuda.CupyBackend("cupy", fake, FakeGPU(1), "GPU 1", "test")
     assert FakeGPU.current == 0
     assert gpu1.asarray([1.0]) == gpu1.zeros((2,), "float32") == gpu1.uniform(0)((2,), "float32") == 1

@@ -63,14 +63,32 @@ def test_usage_errors_exit_2_with_one_line(args, message):
     assert "Traceback" not in result.stderr
 
 
-def test_unavailable_cupy_exits_1_with_the_fix():
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_info_reports_an_unusable_cupy_with_its_cause_and_fix_and_exits_1(how):
+    """The diagnosis command always reports, however the unusable backend was asked for."""
+    import os
+
     from conftest import gpu_unavailable_reason
 
     if not gpu_unavailable_reason():
         pytest.skip("a GPU is present: this test is for machines without one")
-    result = run("info", "--backend", "cupy")
-    assert result.returncode == 1
-    assert "gpudeep[cuda12]" in result.stderr and "Traceback" not in result.stderr
+    args, env = (["--backend", "cupy"], None) if how == "flag" else ([], {**os.environ, "GPUDEEP_BACKEND": "cupy"})
+    result = run("info", *args, env=env)
+    assert result.returncode == 1 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("backend:  the cupy backend cannot run: ") and lines[1].startswith("fix:      ")
+    assert "instead, auto would choose:" in lines and f"  numpy:    {np.__version__}" in lines
+
+
+def test_train_on_an_unusable_cupy_says_why_and_leaves_no_run_folder(tmp_path):
+    from conftest import gpu_unavailable_reason
+
+    if not gpu_unavailable_reason():
+        pytest.skip("a GPU is present: this test is for machines without one")
+    result = run("train", "--backend", "cupy", "--epochs", "1", "--out", str(tmp_path / "runs" / "digits"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"gpudeep: error: {gpu_unavailable_reason()}. To fix: ")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_tutorial_command(capsys):

@@ -141,12 +141,11 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
 
     @staticmethod
     def _device_score(xp, A_L, Y):
-        """Accuracy on the device: argmax for softmax outputs, 0.5 threshold for a sigmoid."""
+        """Accuracy on the device: a 0.5 threshold for a sigmoid; for softmax outputs, the one-hot Y's entry at
+        each column's argmax (1 for a hit), which needs no argmax of Y."""
         if A_L.shape[0] == 1:
-            hits = (A_L > 0.5) == (Y > 0.5)
-        else:
-            hits = xp.argmax(A_L, axis=0) == xp.argmax(Y, axis=0)
-        return xp.mean(xp.astype(hits, A_L.dtype))
+            return xp.mean(xp.astype((A_L > 0.5) == (Y > 0.5), A_L.dtype))
+        return xp.mean(xp.take_along_axis(Y, xp.argmax(A_L, axis=0, keepdims=True), axis=0))
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities ``(n_samples, n_classes)``, columns in the order of ``classes_``."""
