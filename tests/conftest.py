@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 
+import cupy_double
 import pytest
 
 from gpudeep.backend import BackendUnavailableError, get_backend
@@ -20,6 +21,8 @@ BACKENDS = [
     pytest.param(("array_api_strict", None), id="array_api_strict", marks=needs_array_api_strict),
     # A second device catches any array the math creates without following its inputs.
     pytest.param(("array_api_strict", "device1"), id="array_api_strict-device1", marks=needs_array_api_strict),
+    # CuPy's backend on a NumPy-backed double of CuPy: every CuPy-only statement runs on any CPU.
+    pytest.param(("cupy_double", None), id="cupy_double"),
     pytest.param(("cupy", None), id="cupy", marks=pytest.mark.gpu),
 ]
 
@@ -56,19 +59,34 @@ def pytest_runtest_setup(item):
         pytest.skip(f"needs a GPU: {gpu_unavailable_reason()}")
 
 
+def _backend(name: str, device):
+    """The backend ``name`` on ``device``, in a generator that holds the CuPy double in place while the test runs."""
+    if name != "cupy_double":
+        yield get_backend(name, device=device)
+        return
+    with cupy_double.installed():
+        yield get_backend("cupy", device=device)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
-    """Each backend in turn: numpy, array_api_strict (two devices), and cupy when a GPU is present."""
-    name, device = request.param
-    return get_backend(name, device=device)
+    """Each backend in turn: numpy, array_api_strict (two devices), CuPy's on the CuPy double, and cupy when a
+    GPU is present."""
+    yield from _backend(*request.param)
 
 
 @pytest.fixture(params=[param for param in BACKENDS if param.id != "numpy"])
 def compared_backend(request):
     """Each backend but NumPy, for the tests that compare a backend's results with NumPy's (NumPy against
     itself would prove nothing)."""
-    name, device = request.param
-    return get_backend(name, device=device)
+    yield from _backend(*request.param)
+
+
+@pytest.fixture
+def double():
+    """The CuPy double installed as ``cupy`` for the test; yields what it records (``cupy_double.STATE``)."""
+    with cupy_double.installed() as state:
+        yield state
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 
@@ -33,8 +34,15 @@ def _rank() -> int:
 
 
 def main(solver: str, output: str, failing_rank: int | None = None, resume_from: str | None = None,
-         rows: int = 150, uneven: int = 0, weighted: bool = False) -> None:
-    model = DeepClassifier(**SETTINGS, solver=solver, distributed=True)
+         rows: int = 150, uneven: int = 0, weighted: bool = False, double: bool = False) -> None:
+    """``double``: on CuPy's backend over the CuPy double (tests/cupy_double.py), whose NCCL sums over MPI."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # gpudeep's notices: the all-reduce chosen
+    if double:
+        import cupy_double
+        from mpi4py import MPI
+
+        cupy_double.install_in_this_process(device_count=MPI.COMM_WORLD.Get_size())  # one GPU per rank
+    model = DeepClassifier(**SETTINGS | {"backend": "cupy" if double else "numpy"}, solver=solver, distributed=True)
     if failing_rank is not None:
         from mpi4py import MPI
 
@@ -53,11 +61,19 @@ def main(solver: str, output: str, failing_rank: int | None = None, resume_from:
         model.fit(*data(rows + _rank() * uneven), resume_from=resume_from,
                   sample_weight=weights(rows) if weighted else None)
     if model.rank_ == 0:
-        np.savez(output, *[array for pair in model.state_.params for array in pair],
-                 allreduce_seconds=model.allreduce_seconds_)
+        recorded = {}
+        if double:
+            import cupy_double
+
+            recorded = {"nccl_calls": np.array([call for call, _ in cupy_double.STATE.nccl_calls]),
+                        "synchronizations": cupy_double.STATE.synchronizations,
+                        "implicit": np.array([what for what, _ in cupy_double.STATE.implicit])}
+        np.savez(output, *[model.backend_.to_numpy(array) for pair in model.state_.params for array in pair],
+                 allreduce_seconds=model.allreduce_seconds_, **recorded)
 
 
 if __name__ == "__main__":
     options = dict(argument.split("=", 1) for argument in sys.argv[3:])
     main(sys.argv[1], sys.argv[2], int(options["fail"]) if "fail" in options else None, options.get("resume"),
-         int(options.get("rows", 150)), int(options.get("uneven", 0)), options.get("weighted") == "1")
+         int(options.get("rows", 150)), int(options.get("uneven", 0)), options.get("weighted") == "1",
+         options.get("double") == "1")

@@ -52,15 +52,39 @@ def test_without_them_each_test_that_needs_one_skips_saying_which():
     assert "notebooks: skipped, nbmake and ipykernel not installed" in result.stdout
 
 
-def test_on_a_machine_without_a_gpu_it_stops_after_info_saying_why(tmp_path):
-    from conftest import gpu_unavailable_reason
-
-    if not gpu_unavailable_reason():
-        pytest.skip("a GPU is present: the check would run all its steps (run scripts/gpu-check.sh itself)")
-    env = {**os.environ, "PYTHON": sys.executable, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
-           f"{os.environ.get('PATH', '')}"}
-    result = subprocess.run(["bash", "scripts/gpu-check.sh", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+def run_the_check(tmp_path, startup: str):
+    """scripts/gpu-check.sh into tmp_path/out, every Python it starts first running ``startup`` (a sitecustomize)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n{startup}\n")
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": f"{site}{os.pathsep}{ROOT}",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("GPUDEEP_BACKEND", None)
+    out = tmp_path / "out"
+    result = subprocess.run(["bash", "scripts/gpu-check.sh", str(out)], cwd=ROOT, env=env, capture_output=True,
                             text=True, check=False, timeout=120)
-    summary = (tmp_path / "summary.txt").read_text()
+    return result, out
+
+
+def test_without_cupy_it_says_what_to_install_and_exits_2(tmp_path):
+    result, out = run_the_check(tmp_path, "sys.modules['cupy'] = None  # as if CuPy were not installed")
+    summary = (out / "summary.txt").read_text()
+    assert result.returncode == 2, summary
+    assert "missing Python packages: cupy (pip install -e '.[cuda12]' pytest pandas)" in summary
+
+
+def test_with_cupy_but_no_gpu_it_stops_after_info_saying_why(tmp_path):
+    """On the CuPy double with no GPU: gpudeep info reports the cause and its fix, and nothing else runs."""
+    result, out = run_the_check(tmp_path, "import cupy_double\ncupy_double.install_in_this_process(device_count=0)")
+    summary = (out / "summary.txt").read_text()
     assert result.returncode == 1, summary
-    assert "no usable GPU" in summary and "missing Python packages" not in summary
+    assert "info         FAILED, exit 1" in summary and "no usable GPU" in summary
+    log = (out / "log.txt").read_text()
+    assert "sees 0 GPU(s), so there is no GPU 0" in log and "fix:      check that `nvidia-smi` lists the GPU" in log
+
+
+def test_what_it_writes_fits_what_a_device_machine_brings_back():
+    """At most 8 files, in $out itself; a step's output in the shared log, unbuffered."""
+    written = set(re.findall(r'"\$out/([\w.-]+)"', SCRIPT))
+    assert written == {"log.txt", "summary.txt", "bench-step.md", "bench-fit.md", "crossover.md"}, written
+    assert len(written) <= 8 and "export PYTHONUNBUFFERED=1" in SCRIPT
