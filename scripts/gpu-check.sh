@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command that checks gpudeep on a machine with an NVIDIA GPU and CuPy: gpudeep info, the GPU-marked
 # tests (the cupy parity tests, the fused kernels and TF32 among them), the notebooks, the GPU benchmarks
-# and a probe of CUDA-graph capture. Logs and summary.txt go to the folder given as $1, else $OUT, else
-# gpu-check-TIME.
+# and a probe of CUDA-graph capture. Into the folder given as $1, else $OUT, else gpu-check-TIME, it writes
+# five files (a device machine brings back at most 8): summary.txt (a line per step), log.txt (every step's
+# output, unbuffered, so a step killed at its limit still shows how far it got) and the three benchmark tables.
 #
 # It needs only CuPy, NumPy, pytest, scikit-learn, pandas, matplotlib and tqdm (a CUDA image's preinstalled
 # Python stack), run from the repository root; what needs more is skipped with the reason: the notebooks
@@ -13,13 +14,15 @@ cd "$(dirname "$0")/.."
 out="${1:-${OUT:-gpu-check-$(date +%Y%m%d-%H%M%S)}}"
 mkdir -p "$out"
 python="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1
 failures=0
 
 step() {  # step NAME SECONDS COMMAND...: run it, log it, add a line to the summary
     local name=$1 limit=$2 started code
     shift 2
     started=$(date +%s)
-    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    printf '\n===== %s: %s\n' "$name" "$*" >>"$out/log.txt"
+    timeout "$limit" "$@" >>"$out/log.txt" 2>&1
     code=$?
     [ "$code" -eq 0 ] || failures=$((failures + 1))
     printf '%-12s %s (%ss)\n' "$name" "$([ "$code" -eq 0 ] && echo ok || echo "FAILED, exit $code")" \
@@ -44,7 +47,7 @@ if [ -n "$needed" ]; then
 fi
 step info 30 "$python" -m gpudeep info --backend cupy
 if [ "$failures" -ne 0 ]; then
-    echo "no usable GPU (see $out/info.log): nothing else to check" | tee -a "$out/summary.txt"
+    echo "no usable GPU (see $out/log.txt): nothing else to check" | tee -a "$out/summary.txt"
     exit 1
 fi
 step gpu-tests 170 "$python" -m pytest -q -ra -p no:cacheprovider -m gpu tests

@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).parents[1]
 SCRIPT = (ROOT / "scripts" / "gpu-check.sh").read_text()
 CUDA_IMAGE_STACK = {"gpudeep", "cupy", "numpy", "sklearn", "threadpoolctl", "tqdm", "matplotlib", "pytest", "pandas"}
