@@ -479,15 +479,17 @@ class NcclCommunicator:
 
     def __init__(self, ndev, commId, rank, config=None):  # noqa: N803 - CuPy's names
         STATE.nccl_calls.append(("NcclCommunicator", (ndev, rank)))
+        self.ndev = ndev
 
     def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):  # noqa: N802
-        from mpi4py import MPI
-
         STATE.nccl_calls.append(("allReduce", (count, datatype, op, stream)))
         send, receive = POINTERS[sendbuf], POINTERS[recvbuf]
         assert send is receive and count == send.size and op == NCCL_SUM
         assert datatype == {np.float32: NCCL_FLOAT32, np.float64: NCCL_FLOAT64}[send.dtype.type]
-        MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, send._data, op=MPI.SUM)
+        if self.ndev > 1:  # the sum over one rank is the buffer itself
+            from mpi4py import MPI
+
+            MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, send._data, op=MPI.SUM)
 
 
 # -- the modules, as CuPy lays them out ---------------------------------------------------------------------

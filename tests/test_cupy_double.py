@@ -5,6 +5,7 @@ fit, TF32 only inside its block, each array on its backend's device, and NCCL's 
 from __future__ import annotations
 
 import importlib
+import time
 import inspect
 import re
 import warnings
@@ -278,3 +279,55 @@ def test_gpudeep_train_and_info_on_the_double(double, tmp_path, capsys):
     assert metrics["backend"] == "cupy" and metrics["versions"]["cupy"] == cupy_double.VERSION
     assert main(["info", "--backend", "cupy"]) == 0
     assert "device:   GPU 0: NumPy test double of a GPU, 80.0 GiB" in capsys.readouterr().out
+
+
+class OneRank:
+    """A ``distributed.Group`` of one rank, as the backend's reduction sees it; ``device_mpi`` says whether its MPI
+    takes device buffers, and what it sums is recorded."""
+
+    rank, size, is_root = 0, 1, True
+
+    def __init__(self, device_mpi: bool):
+        self.device_mpi, self.summed = device_mpi, []
+
+    def all_ranks(self, flag):
+        return bool(flag)
+
+    def broadcast(self, value):
+        return value
+
+    def takes_device_buffers(self):
+        return self.device_mpi
+
+    def sum_in_place(self, buffer):
+        self.summed.append(type(buffer).__module__)
+
+
+@pytest.mark.parametrize(("nccl", "device_mpi", "chosen", "summed"), [
+    (True, False, "nccl", []), (False, True, "cuda-aware mpi", ["cupy"]), (False, False, "host", ["numpy"])])
+def test_the_cupy_backend_sums_with_nccl_else_a_cuda_aware_mpi_else_through_the_host(double, nccl, device_mpi,
+                                                                                    chosen, summed, monkeypatch):
+    import cupy.cuda.nccl as nccl_module  # like CuPy's, an attribute of cupy.cuda only once imported
+
+    monkeypatch.setattr(nccl_module, "available", nccl)
+    backend, group = get_backend("cupy"), OneRank(device_mpi)
+    reduction = backend.reduction(group)
+    buffer = backend.asarray(np.arange(4.0))
+    syncs = double.synchronizations
+    result = reduction.run(buffer)
+    assert reduction.name == chosen and group.summed == summed
+    assert backend.to_numpy(result).tolist() == [0.0, 1.0, 2.0, 3.0] and result.device == buffer.device
+    assert double.synchronizations - syncs == (1 if chosen == "cuda-aware mpi" else 0)  # MPI reads device memory
+    if chosen == "nccl":
+        assert [call for call, _ in double.nccl_calls] == ["NcclCommunicator", "allReduce"]
+    else:
+        assert "NCCL is missing on a rank" in reduction.why
+
+
+def test_the_stopwatch_times_on_the_stream_and_waits_only_when_read(double):
+    backend = get_backend("cupy")
+    stopwatch = backend.stopwatch()
+    with stopwatch():
+        time.sleep(0.01)
+    assert double.events == ["record", "record"]
+    assert stopwatch.seconds >= 0.01 and double.events[-1] == "synchronize" and double.synchronizations == 0
