@@ -5,9 +5,9 @@ fit, TF32 only inside its block, each array on its backend's device, and NCCL's 
 from __future__ import annotations
 
 import importlib
-import time
 import inspect
 import re
+import time
 import warnings
 
 import cupy_double
