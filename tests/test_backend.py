@@ -283,37 +283,6 @@ def test_zeros_follow_the_backend_device(backend):
     np.testing.assert_array_equal(backend.to_numpy(zeros), np.zeros((2, 1)))
 
 
-class FakeGPU:
-    """A device as CuPy has them: a context that makes it the thread's current device."""
-
-    current = 0
-
-    def __init__(self, index):
-        self.index = index
-
-    def __enter__(self):
-        self.previous, FakeGPU.current = FakeGPU.current, self.index
-
-    def __exit__(self, *exc):
-        FakeGPU.current = self.previous
-
-
-def test_a_gpu_backend_allocates_on_its_own_device_whatever_the_current_one_is():
-    """CuPy places new arrays on the current device; the backend makes its device current for each one."""
-    def placed(*args, **kwargs):
-        return FakeGPU.current
-
-    fake = types.SimpleNamespace(asarray=placed, zeros=placed, float32=np.float32, float64=np.float64,
-                                 random=types.SimpleNamespace(RandomState=lambda seed, method: types.SimpleNamespace(
-                                     random_sample=placed)))
-    gpu1 = cuda.CupyBackend("cupy", fake, FakeGPU(1), "GPU 1", "test")
-    assert FakeGPU.current == 0
-    assert gpu1.asarray([1.0]) == gpu1.zeros((2,), "float32") == gpu1.uniform(0)((2,), "float32") == 1
-    with gpu1.on_device():
-        assert FakeGPU.current == 1
-    assert FakeGPU.current == 0
-
-
 @pytest.mark.gpu
 def test_two_backends_on_two_gpus_keep_their_arrays_apart():
     import cupy
