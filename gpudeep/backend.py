@@ -7,7 +7,8 @@ Importing this module never imports CuPy; only asking for it does.
 
 ``Backend`` is the host's: arrays in host memory, placed with a ``device=`` argument. What a GPU does
 differently (placing arrays on the current device, copies back to the host, synchronising, the memory
-pool, TF32, fused kernels) lives in one class, ``gpudeep.cuda.CupyBackend``; callers ask a backend
+pool, TF32, fused kernels, its random generator, how ranks sum its arrays, how its work is timed) lives in
+one class, ``gpudeep.cuda.CupyBackend``; callers ask a backend
 (``on_gpu``, ``on_device()``) instead of comparing names. ``elementwise`` marks a function of the math as
 one kernel on a library that can fuse it. On the CPU, ``Backend.blas_threads`` sizes the host BLAS's
 thread pool to the problem.
