@@ -8,7 +8,7 @@ import importlib
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from .backend import Backend, BackendUnavailableError, get_backend
+from .backends import Backend, BackendUnavailableError, get_backend
 from .gradcheck import GradientCheck, gradient_check
 from .network import (
     Architecture,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .backend import elementwise
+from .backends.fusion import elementwise
 
 LEAKY_RELU_SLOPE = 0.01
 

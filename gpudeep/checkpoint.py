@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .backend import Backend
+from .backends import Backend
 from .training import History, TrainingState
 
 

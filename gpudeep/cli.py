@@ -23,7 +23,7 @@ import numpy as np
 
 from . import runs, tutorial
 from .activations import HIDDEN
-from .backend import BACKEND_NAMES, DTYPES, get_backend, report
+from .backends import BACKEND_NAMES, DTYPES, get_backend, report
 from .datasets import NAMES, TASKS, NotANumber, csv_feature_names, fingerprint, load_dataset, read_csv, split_indices
 from .estimators import rules
 from .gradcheck import DEFAULT_TOLERANCE, check_architecture

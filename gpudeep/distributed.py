@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backend import ENV_VAR, Backend, BackendUnavailableError, Stopwatch, get_backend
+from .backends import Backend, BackendUnavailableError, Stopwatch, device_of_rank, get_backend
 from .network import backward, compute_cost, forward, l2_penalty
 from .training import Step
 
@@ -202,9 +202,8 @@ def _cores_per_rank(ranks_here: int) -> int:
 
 def _resolve(name, local_rank: int) -> Backend:
     """``get_backend(name)``, on the GPU of the rank's index on its node when the name may mean CuPy."""
-    may_be_gpu = (name or os.environ.get(ENV_VAR) or "auto").strip().lower() in ("auto", "cupy")
     try:
-        return get_backend(name, device=local_rank if may_be_gpu else None)
+        return get_backend(name, device=device_of_rank(name, local_rank))
     except BackendUnavailableError as error:
         raise BackendUnavailableError(f"{error} (each rank uses the GPU of its index on its node: start at most "
                                       f"as many ranks per node as it has GPUs)") from None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import Backend
+from .backends import Backend
 from .network import (
     Architecture,
     backward,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .activations import shifted_exp
-from .backend import elementwise
+from .backends.fusion import elementwise
 
 
 @dataclass(frozen=True)

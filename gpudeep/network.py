@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import Activation, get_activation
-from .backend import Backend, check_same_backend
+from .backends import Backend, check_same_backend
 from .initializers import get_initializer
 from .losses import Loss, check_pair, get_loss, output_delta
 

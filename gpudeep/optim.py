@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .backend import Backend, elementwise
+from .backends import Backend, elementwise
 
 
 def _check_rate(name: str, value, low: float, high: float, *, closed_low: bool = False) -> float:

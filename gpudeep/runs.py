@@ -144,15 +144,14 @@ def scores(model, X, y) -> dict:
 
 
 def versions(backend) -> dict[str, str]:
-    """The versions a run depends on: Python, gpudeep, NumPy, scikit-learn, and CuPy when it ran on CuPy."""
-    names = ["gpudeep", "numpy", "scikit-learn"] + (["cupy"] if backend.name == "cupy" else [])
+    """The versions a run depends on: Python, gpudeep, scikit-learn and the backend's array libraries."""
     found = {"python": platform.python_version()}
-    for name in names:
+    for name in ("gpudeep", "scikit-learn"):
         try:
-            found[name] = version(name) if name != "cupy" else backend.xp.__version__
+            found[name] = version(name)
         except PackageNotFoundError:  # gpudeep run from a source tree that is not installed
             found[name] = "unknown"
-    return found
+    return found | backend.versions()
 
 
 def write_history(history: dict[str, list[float]], path: Path) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm  # the console bar: tqdm.auto would pick a notebook widget, and warn without ipywidgets
 
-from .backend import Backend
+from .backends import Backend
 from .network import Architecture, backward, compute_cost, forward, l2_penalty
 from .optim import Optimizer, dropout_masks
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import Backend, get_backend
+from .backends import Backend, get_backend
 from .network import (
     Architecture,
     backward,

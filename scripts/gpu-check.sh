@@ -63,6 +63,6 @@ step bench-step 75 "$python" -m gpudeep bench --backend cupy --only step --witho
     --output "$out/bench-step.md"
 step bench-fit 60 "$python" -m gpudeep bench --backend cupy --only fit --output "$out/bench-fit.md"
 step crossover 40 "$python" -m gpudeep bench --crossover --repeats 5 --output "$out/crossover.md"
-step graph-probe 25 "$python" -m gpudeep.bench.graph_probe
+step graph-probe 25 "$python" benchmarks/graph_probe.py
 echo "failures: $failures" | tee -a "$out/summary.txt"
 [ "$failures" -eq 0 ]

@@ -9,7 +9,7 @@ import importlib.util
 import cupy_double
 import pytest
 
-from gpudeep.backend import BackendUnavailableError, get_backend
+from gpudeep.backends import BackendUnavailableError, get_backend
 
 NOTEBOOK_PACKAGES = ("nbmake", "ipykernel")
 needs_array_api_strict = pytest.mark.skipif(

@@ -545,21 +545,21 @@ def reset(**settings) -> State:
 def installed(**settings):
     """The double as ``cupy`` inside the block (the real CuPy, if imported, put back after), with a fresh probe;
     yields the ``STATE`` it records in."""
-    from gpudeep import cuda
+    from gpudeep import backends
 
     saved = {name: module for name, module in sys.modules.items() if name.split(".")[0] in ("cupy", "cupy_backends")}
     for name in saved:
         del sys.modules[name]
     sys.modules.update(modules())
     reset(**settings)
-    cuda.probe.cache_clear()
+    backends.forget()
     try:
         yield STATE
     finally:
         for name in [name for name in sys.modules if name.split(".")[0] in ("cupy", "cupy_backends")]:
             del sys.modules[name]
         sys.modules.update(saved)
-        cuda.probe.cache_clear()
+        backends.forget()
 
 
 def install_in_this_process(**settings) -> types.ModuleType:

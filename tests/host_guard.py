@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gpudeep.backend import Backend
+from gpudeep.backends import Backend
 
 
 class ImplicitTransfer(RuntimeError):

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 import gpudeep
-from gpudeep import backend as backend_module
-from gpudeep import cuda
-from gpudeep.backend import (
+from gpudeep import backends
+from gpudeep.backends import (
     BACKEND_NAMES,
     BackendUnavailableError,
     check_same_backend,
+    cupy_probe,
     get_backend,
 )
 
@@ -27,11 +27,9 @@ from gpudeep.backend import (
 @pytest.fixture
 def fresh_probe():
     """Forget cached CuPy probes before and after a test that fakes CuPy."""
-    cuda.probe.cache_clear()
-    backend_module._log_fallback.cache_clear()
+    backends.forget()
     yield
-    cuda.probe.cache_clear()
-    backend_module._log_fallback.cache_clear()
+    backends.forget()
 
 
 def cupy_is_installed() -> bool:
@@ -136,7 +134,7 @@ def test_a_failed_smoke_test_says_what_failed_and_which_cuda_parts_are_missing(m
         raise error
 
     fake_cupy(monkeypatch, lambda: 1, smoke_test)
-    monkeypatch.setattr(cuda, "missing_cuda_parts", lambda: ["NVRTC (compiles CuPy's kernels)"])
+    monkeypatch.setattr(cupy_probe, "missing_cuda_parts", lambda: ["NVRTC (compiles CuPy's kernels)"])
     reason = get_backend("auto").reason
     assert f"smoke test failed on GPU 0: {type(error).__name__}: {error}" in reason
     assert "missing: NVRTC (compiles CuPy's kernels), which pip install 'gpudeep[cuda12]' (or [cuda13]) installs" \
@@ -163,7 +161,7 @@ def test_missing_cuda_parts_match_what_is_installed():
     wheels = {"NVRTC (compiles CuPy's kernels)": "nvidia.cuda_nvrtc", "cuBLAS (matrix products)": "nvidia.cublas",
               "the CUDA runtime headers (included by CuPy's kernels)": "nvidia.cuda_runtime"}
     expected = [part for part, wheel in wheels.items() if not installed(wheel)]
-    assert cuda.missing_cuda_parts() == expected
+    assert cupy_probe.missing_cuda_parts() == expected
 
 
 def test_auto_with_zero_devices(monkeypatch, fresh_probe):
@@ -202,8 +200,8 @@ def test_explicit_cupy_without_cupy_says_to_install_it(monkeypatch, fresh_probe)
 @pytest.mark.skipif(not cupy_is_installed(), reason="cupy-cuda12x is not installed (CI installs it)")
 def test_real_cupy_without_gpu(fresh_probe, caplog):
     """With the real CuPy wheel and no usable GPU: auto falls back, cupy raises the documented error."""
-    probe = cuda.probe(0)
-    if probe.cupy is not None:
+    probe = cupy_probe.probe_gpu(0)
+    if probe.module is not None:
         pytest.skip("a GPU is present: this test is for machines without one")
     with caplog.at_level(logging.INFO, logger="gpudeep"):
         chosen = get_backend("auto")
@@ -264,7 +262,7 @@ def test_unknown_dtype(backend):
 
 
 def test_describe_lists_versions():
-    lines = backend_module.describe(get_backend("numpy"))
+    lines = backends.describe(get_backend("numpy"))
     text = "\n".join(lines)
     assert "backend:  numpy" in text and f"numpy:    {np.__version__}" in text and "cupy:" in text
 
@@ -325,7 +323,7 @@ def _installed(distribution: str) -> bool:
 CORE_IMPORT = """
 import sys
 import gpudeep
-from gpudeep import backend, gradcheck, network, optim
+from gpudeep import backends, gradcheck, network, optim
 heavy = [name for name in ("sklearn", "scipy", "matplotlib", "cupy", "torch") if name in sys.modules]
 from gpudeep import cli
 cli.main(["info", "--backend", "numpy"])

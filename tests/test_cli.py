@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gpudeep import tutorial
-from gpudeep.backend import get_backend
+from gpudeep.backends import get_backend
 from gpudeep.cli import main
 from gpudeep.network import Architecture
 

@@ -16,7 +16,7 @@ import pytest
 from sklearn.datasets import load_digits, make_regression
 
 from gpudeep import DeepClassifier, DeepRegressor, get_backend, load, save
-from gpudeep.backend import FUSERS, DeviceMemoryError
+from gpudeep.backends import FUSERS, DeviceMemoryError
 
 # -- the double against the real CuPy wheel -----------------------------------------------------------------
 
@@ -241,7 +241,7 @@ def test_each_backend_places_its_arrays_and_kernels_on_its_own_gpu():
 
 
 def test_a_kernel_refuses_what_is_not_elementwise(double):
-    from gpudeep.backend import elementwise
+    from gpudeep.backends import elementwise
 
     @elementwise
     def reduces(xp, Z):

@@ -174,9 +174,10 @@ def test_every_rank_takes_the_backend_rank_0_chose(monkeypatch):
 
 
 def test_a_rank_that_cannot_use_its_gpu_ends_the_job_naming_itself(monkeypatch, capsys):
-    from gpudeep import cuda
+    from gpudeep.backends import Probe
+    from gpudeep.backends import cupy as cupy_backend
 
-    monkeypatch.setattr(cuda, "probe", lambda index: cuda.CupyProbe(
+    monkeypatch.setattr(cupy_backend, "probe_gpu", lambda index: Probe(
         None, f"CuPy 14.2.0 is installed but sees 1 GPU(s), so there is no GPU {index}", True))
     with pytest.raises(SystemExit):
         rank_one("cupy").agree_on_backend(None)
@@ -199,7 +200,7 @@ def test_a_rank_given_another_backend_than_rank_0_ends_the_job(capsys):
 CHOOSE = """
 import json, logging, sys
 import cupy
-from gpudeep.cuda import CupyBackend
+from gpudeep.backends.cupy import CupyBackend
 from gpudeep.distributed import mpi_is_cuda_aware, world
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 group = world()

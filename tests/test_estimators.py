@@ -194,7 +194,7 @@ def test_logistic_is_an_alias_of_sigmoid():
 
 
 def test_predict_works_in_chunks_within_its_memory_budget(monkeypatch):
-    from gpudeep.backend import Backend
+    from gpudeep.backends import Backend
     from gpudeep.estimators import base as estimators
 
     X, y = make_classification(n_samples=50, n_features=4, n_redundant=0, random_state=0)

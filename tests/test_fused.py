@@ -17,7 +17,7 @@ import pytest
 from conftest import gpu_unavailable_reason
 
 from gpudeep import activations, losses, optim
-from gpudeep.backend import elementwise, get_backend
+from gpudeep.backends import elementwise, get_backend
 
 SHAPE, BIAS, COLUMN = (5, 7), (5, 1), (1, 7)
 # function, then its arguments after xp: "Z" an array of SHAPE with both signs, "S" a nonnegative one
@@ -127,7 +127,7 @@ def _cuda_toolchain():
     from cupy._core import core
     from cupy_backends.cuda.libs import nvrtc
 
-    from gpudeep.cuda import missing_cuda_parts
+    from gpudeep.backends.cupy_probe import missing_cuda_parts
 
     missing = [part for part in missing_cuda_parts() if not part.startswith("cuBLAS")]
     if missing:
@@ -157,7 +157,7 @@ def _device_arguments(cupy, spec, dtype):
 def _traced_kernel(cupy, function, arguments, monkeypatch):
     """The ElementwiseKernel that cupy.fuse makes of ``function`` for these arguments (without a GPU, only
     the launch fails: tracing and code generation need no driver)."""
-    from gpudeep.cuda import enable_fusion
+    from gpudeep.backends.cupy import enable_fusion
 
     enable_fusion(cupy)  # what a CupyBackend does when it is made
     monkeypatch.setattr(function, "kernels", {})

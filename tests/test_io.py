@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from gpudeep import DeepClassifier, DeepRegressor, ModelFormatError, load, save
 from gpudeep import archive as sealed_archive
 from gpudeep import estimators as model_files
-from gpudeep.backend import get_backend
+from gpudeep.backends import get_backend
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # small epoch budgets
 

@@ -1,5 +1,6 @@
-"""The house's floors: every module imports only from its own floor or below, and nothing in the library
-imports the benchmark harness or the command line."""
+"""The house's floors: every module imports only from its own floor or below, between the library's rooms
+and between the modules inside each package; nothing in the library imports the benchmark harness or the
+command line; CuPy is imported and named only by its backend module."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "gpudeep"
 FLOORS = {
-    0: ["backend", "cuda", "threads", "archive"],
+    0: ["backends", "backend", "threads", "archive"],
     1: ["activations", "losses", "initializers"],
     2: ["network", "optim", "gradcheck"],
     3: ["training", "checkpoint", "datasets", "distributed", "tutorial"],
@@ -18,6 +19,12 @@ FLOORS = {
     5: ["cli", "runs", "__main__", "bench", "__init__"],  # entry points and the benchmark harness, above the library
 }
 FLOOR = {name: floor for floor, names in FLOORS.items() for name in names}
+INNER_FLOORS = {  # package -> its modules' floors inside it: the package's __init__ (its face) on top
+    "backends": {"base": 0, "fusion": 0, "host": 1, "strict": 1, "cupy_probe": 1, "cupy": 2, "__init__": 3},
+    "estimators": {"rules": 0, "inputs": 0, "docs": 0, "persistence": 1, "base": 2, "classifier": 3,
+                   "regressor": 3, "__init__": 4},
+    "bench": {"machine": 0, "steps": 0, "jobs": 1, "__init__": 2},
+}
 
 
 def room(path: Path) -> str:
@@ -25,30 +32,48 @@ def room(path: Path) -> str:
     return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
 
 
+def imports(path: Path) -> list[tuple[int, str | None, list[str]]]:
+    """(level, module, names) of every import in ``path``, at the top or inside a function."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            found.append((node.level, node.module, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(0, alias.name, []) for alias in node.names]
+    return found
+
+
 def imported_rooms(path: Path) -> set[str]:
     """The gpudeep rooms ``path`` imports, by relative or absolute import."""
     depth = len(path.relative_to(PACKAGE).parts) - 1  # 0 for gpudeep/x.py, 1 for gpudeep/estimators/x.py
     rooms = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 0:
-                parts = (node.module or "").split(".")
-                if parts[0] == "gpudeep" and len(parts) > 1:
-                    rooms.add(parts[1])
-                elif parts[0] == "gpudeep":
-                    rooms |= {alias.name for alias in node.names}
-            elif node.level == depth + 1:  # from the package gpudeep itself
-                rooms |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
-        elif isinstance(node, ast.Import):
-            rooms |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("gpudeep.")}
+    for level, module, names in imports(path):
+        parts = (module or "").split(".")
+        if level == 0 and parts[0] == "gpudeep":
+            rooms |= {parts[1]} if len(parts) > 1 else set(names)
+        elif level == depth + 1:  # from the package gpudeep itself
+            rooms |= {parts[0]} if module else set(names)
     return rooms - {room(path)}
 
 
+def sibling_modules(path: Path) -> set[str]:
+    """The modules of its own package that a module inside a package imports."""
+    siblings = set()
+    for level, module, names in imports(path):
+        if level == 1:
+            siblings |= {module.split(".")[0]} if module else set(names)
+    return siblings - {path.stem}
+
+
 MODULES = sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
+INSIDE = [path for path in MODULES if len(path.relative_to(PACKAGE).parts) > 1]
 
 
 def test_every_module_has_a_floor():
     assert {room(path) for path in MODULES} == set(FLOOR)
+    assert {path.parent.name for path in INSIDE} == set(INNER_FLOORS)
+    for package, floors in INNER_FLOORS.items():
+        assert {path.stem for path in (PACKAGE / package).glob("*.py")} == set(floors), package
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(PACKAGE)))
@@ -57,11 +82,33 @@ def test_imports_point_down(path):
     assert not upward, f"{room(path)} (floor {FLOOR[room(path)]}) imports from a higher floor: {upward}"
 
 
+@pytest.mark.parametrize("path", INSIDE, ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_imports_inside_a_package_point_down(path):
+    floors = INNER_FLOORS[path.parent.name]
+    upward = {other: floors[other] for other in sibling_modules(path) if floors[other] >= floors[path.stem]}
+    assert not upward, f"{path.parent.name}/{path.name} (floor {floors[path.stem]}) imports from its own floor " \
+                       f"or above in its package: {upward}"
+
+
 def test_the_loop_knows_nothing_of_mpi_and_the_library_nothing_of_the_harness():
     assert "distributed" not in imported_rooms(PACKAGE / "training.py")
     for path in MODULES:
         if FLOOR[room(path)] < 5:
             assert not imported_rooms(path) & {"bench", "cli"}, path
+
+
+def test_only_the_cupy_backend_imports_cupy_or_compares_a_name_with_it():
+    """Everything CuPy does differently lives in ``backends/cupy.py`` (and its probe beside it): no other module
+    imports CuPy, nor compares anything with the string "cupy" (which would read "on a GPU" as "CuPy")."""
+    own = {PACKAGE / "backends" / "cupy.py", PACKAGE / "backends" / "cupy_probe.py"}
+    for path in MODULES:
+        if path in own:
+            continue
+        assert not [module for _, module, _ in imports(path) if (module or "").split(".")[0] in ("cupy", "cupyx")], path
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                constants = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant)]
+                assert "cupy" not in constants, f"{path.relative_to(PACKAGE)}:{node.lineno} compares with 'cupy'"
 
 
 def test_an_installed_gpudeep_holds_every_subpackage():

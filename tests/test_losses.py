@@ -93,7 +93,7 @@ def test_huge_logits_through_a_network(backend):
     st.integers(0, 2**32 - 1),
 )
 def test_losses_are_finite_and_nonnegative(name, Z, seed):
-    from gpudeep.backend import get_backend
+    from gpudeep.backends import get_backend
 
     Y = targets(name, np.random.default_rng(seed), Z.shape)
     if name == "mean_squared_error":

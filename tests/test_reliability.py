@@ -31,7 +31,7 @@ from gpudeep import (
 )
 from gpudeep import archive as sealed_archive
 from gpudeep import estimators as model_files
-from gpudeep.backend import Backend, DeviceMemoryError
+from gpudeep.backends import Backend, DeviceMemoryError
 from gpudeep.cli import main
 from gpudeep.network import Architecture
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gpudeep import DeepClassifier
-from gpudeep.backend import Backend, get_backend
+from gpudeep.backends import Backend, get_backend
 from gpudeep.datasets import load_dataset, split
 
 

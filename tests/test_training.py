@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from gpudeep.backend import Backend
+from gpudeep.backends import Backend
 from gpudeep.gradcheck import random_problem
 from gpudeep.network import Architecture, init_parameters
 from gpudeep.optim import SGD, Adam

@@ -4,12 +4,11 @@ imports it), it times gpudeep against PyTorch and scikit-learn and writes Markdo
 steps.py        one training step on the benchmark nets, the matrix-product peak, the CPU/GPU crossover
 jobs.py         the jobs users run whole: an MNIST-sized fit, the train command on a busy machine
 machine.py      what the numbers depend on (CPU, device, versions, threads)
-graph_probe.py  whether the installed CuPy can capture a training step in a CUDA graph (needs a GPU)
 """
 
 from __future__ import annotations
 
-from ..backend import Backend, get_backend
+from ..backends import Backend, get_backend
 from . import jobs, steps
 from .machine import environment
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import threads
-from ..backend import Backend
+from ..backends import Backend
 from ..network import Architecture, init_parameters
 from ..optim import Adam
 from ..training import train_step

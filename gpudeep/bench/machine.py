@@ -5,9 +5,7 @@ from __future__ import annotations
 import platform
 import time
 
-import numpy as np
-
-from ..backend import Backend
+from ..backends import Backend
 
 
 def environment(backend: Backend) -> dict:
@@ -19,7 +17,7 @@ def environment(backend: Backend) -> dict:
         "cpu": _cpu_name(),
         "device": backend.description,
         "python": platform.python_version(),
-        "numpy": np.__version__,
+        **backend.versions(),
         "scikit-learn": sklearn.__version__,
         "blas threads": _blas_threads(),
     }
@@ -29,8 +27,6 @@ def environment(backend: Backend) -> dict:
         info["pytorch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
     except ImportError:
         info["pytorch"] = "not installed"
-    if backend.on_gpu:
-        info["cupy"] = backend.xp.__version__
     return info
 
 

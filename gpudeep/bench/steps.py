@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import Backend
+from ..backends import Backend
 from ..gradcheck import random_problem
 from ..network import Architecture, init_parameters
 from ..optim import SGD

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 
 from ..archive import ModelFormatError
-from ..backend import Backend, get_backend
+from ..backends import Backend, get_backend
 
 _ON_FIRST_USE = {"DeepClassifier": "classifier", "DeepRegressor": "regressor", "read": "persistence",
                  "save": "persistence", "save_checkpoint": "persistence"}

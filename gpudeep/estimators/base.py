@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backend import Backend, get_backend
+from ..backends import Backend, get_backend
 from ..distributed import DataParallelStep, world
 from ..network import Architecture, forward, init_parameters
 from ..optim import make_optimizer, make_schedule

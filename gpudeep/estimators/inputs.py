@@ -8,7 +8,7 @@ import contextlib
 
 import numpy as np
 
-from ..backend import Backend
+from ..backends import Backend
 
 # scikit-learn's input checks name the problem; these add the fix where they do not
 HINTS = {

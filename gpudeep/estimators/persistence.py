@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import archive, checkpoint
 from ..archive import LABELS, ModelFormatError
-from ..backend import DTYPES, Backend
+from ..backends import DTYPES, Backend
 from ..network import Architecture
 from ..training import Callback, TrainingState
 from . import rules

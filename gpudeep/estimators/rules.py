@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import threads
 from ..activations import HIDDEN
-from ..backend import DTYPES
+from ..backends import DTYPES
 from ..optim import OPTIMIZERS, SCHEDULES
 
 ACTIVATION_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's names for the same activations

@@ -1,5 +1,5 @@
 """Whether this CuPy lets a gpudeep training step be captured in a CUDA graph, and what a replay costs
-(``python -m gpudeep.bench.graph_probe``, on a GPU).
+(``python benchmarks/graph_probe.py``, on a GPU).
 
 CuPy has disabled cuBLAS calls during stream capture (cupy/cupy#6290), which would stop
 a step's matrix products from being recorded. This probe records what the installed
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import cupy
 
-from ..backend import get_backend
-from .steps import NETS, gpudeep_step, median_seconds
+from gpudeep.backends import get_backend
+from gpudeep.bench.steps import NETS, gpudeep_step, median_seconds
 
 
 def main() -> None:

@@ -1,0 +1,34 @@
+"""Fused elementwise kernels: ``@elementwise`` marks a function of the math as one kernel where a library
+can fuse it; a library's backend registers how it fuses in ``FUSERS``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from types import ModuleType
+
+# namespace -> maker(function, kernel_name) of a fused kernel: registered by a backend whose library fuses
+FUSERS: dict[ModuleType, Callable] = {}
+
+
+def elementwise(function: Callable) -> Callable:
+    """Mark ``function(xp, *arrays_and_scalars)``, made of elementwise operations only, as one kernel.
+
+    On a library that fuses (CuPy registers ``cupy.fuse`` in ``FUSERS``) the call runs as a single kernel
+    compiled from this very function (one launch and one pass over memory instead of one per operation);
+    on every other backend the function is called as written, which is the reference the kernel is tested
+    against. Arguments are arrays of one backend and Python scalars; in-place updates of an argument
+    (``P -= ...``) stay in place.
+    """
+    @functools.wraps(function)
+    def run(xp, *args):
+        fuser = FUSERS.get(xp)
+        if fuser is None:
+            return function(xp, *args)
+        kernel = run.kernels.get(xp)
+        if kernel is None:
+            kernel = run.kernels[xp] = fuser(function, f"gpudeep_{function.__name__}")
+        return kernel(*args)
+
+    run.kernels = {}  # namespace -> the fused kernel, made by the first call with a library that fuses
+    return run

@@ -1,0 +1,23 @@
+"""NumPy, in host memory: the backend every machine has, and the reference the others are tested against."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Backend, Probe
+
+
+def probe(device=None) -> Probe:
+    """NumPy always runs; ``ValueError`` for a device other than the CPU."""
+    if device not in (None, "cpu"):
+        raise ValueError(f"the numpy backend runs on device 'cpu' only, got device={device!r}")
+    return Probe(np, "")
+
+
+def make(device, reason: str) -> Backend:
+    return Backend("numpy", np, "cpu", "CPU", reason)
+
+
+def versions() -> list[str]:
+    """``gpudeep info``'s line on NumPy."""
+    return [f"numpy:    {np.__version__}"]
