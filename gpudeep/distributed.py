@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends import Backend, BackendUnavailableError, Stopwatch, device_of_rank, get_backend
-from .network import backward, compute_cost, forward, l2_penalty
+from .parameters import Parameters
 from .training import Step
 
 log = logging.getLogger("gpudeep")
@@ -51,7 +51,6 @@ class Group:
     reduction: str = "host"
     _reduce: Callable | None = field(default=None, repr=False)
     _stopwatch: Stopwatch = field(default_factory=Stopwatch, repr=False)
-    _buffer: object = field(default=None, repr=False)
 
     @property
     def allreduce_seconds(self) -> float:
@@ -111,7 +110,7 @@ class Group:
         Otherwise every rank starts one thread per core and they fight over the cores.
         """
         self.reduction, self._reduce, why = backend.reduction(self)
-        self._stopwatch, self._buffer = backend.stopwatch(), None
+        self._stopwatch = backend.stopwatch()
         if not backend.on_gpu and not any(name in os.environ for name in THREAD_VARIABLES):
             from threadpoolctl import threadpool_limits
 
@@ -132,30 +131,24 @@ class Group:
             seed = int(np.random.default_rng().integers(2**31 - 1))
         return self.comm.bcast(seed, root=0)
 
-    def broadcast_parameters(self, backend: Backend, params) -> None:
-        """Overwrite every rank's parameters with rank 0's, in place."""
-        for pair in params:
-            for P in pair:
-                host = np.ascontiguousarray(backend.to_numpy(P))
-                self.comm.Bcast(host, root=0)
-                P[...] = backend.asarray(host, P.dtype)
+    def broadcast_parameters(self, backend: Backend, params: Parameters) -> None:
+        """Overwrite every rank's parameters (and running statistics) with rank 0's, in place: one broadcast
+        per buffer."""
+        for buffer in (params.flat, params.running_flat):
+            if not buffer.shape[0]:  # no running statistics
+                continue
+            host = np.ascontiguousarray(backend.to_numpy(buffer))
+            self.comm.Bcast(host, root=0)
+            buffer[...] = backend.asarray(host, buffer.dtype)
 
-    def allreduce_gradients(self, backend: Backend, grads, weight: float) -> list:
-        """Σ over ranks of weight·grads, through one contiguous buffer kept from step to step: returned as
-        per-layer pairs of views of it, in the shapes of ``grads``."""
-        xp = backend.xp
-        arrays = [G for pair in grads for G in pair]
-        bounds = np.cumsum([0] + [int(np.prod(G.shape)) for G in arrays]).tolist()
-        if self._buffer is None or self._buffer.shape[0] != bounds[-1] or self._buffer.dtype != arrays[0].dtype:
-            self._buffer = backend.zeros((bounds[-1],), arrays[0].dtype)
-        for G, start, stop in zip(arrays, bounds[:-1], bounds[1:]):
-            self._buffer[start:stop] = xp.reshape(G, (-1,))
-        self._buffer *= weight
+    def allreduce_gradients(self, grads: Parameters, weight: float) -> Parameters:
+        """Σ over ranks of weight·grads, in place on their one buffer: one all-reduce, no copies."""
+        grads.flat *= weight
         with self._stopwatch():
-            self._buffer = self._reduce(self._buffer)
-        views = [xp.reshape(self._buffer[start:stop], G.shape) for G, start, stop in zip(arrays, bounds[:-1],
-                                                                                         bounds[1:])]
-        return list(zip(views[::2], views[1::2]))
+            summed = self._reduce(grads.flat)
+        if summed is not grads.flat:  # a reduction staged through the host hands back a new array
+            grads.flat[...] = summed
+        return grads
 
     def sum_host(self, values: np.ndarray) -> np.ndarray:
         """Σ over ranks of a small host array (the epoch's metrics)."""
@@ -242,28 +235,19 @@ class DataParallelStep(Step):
         self.batch_size = batch.shape[0]
         return batch[self.group.rank::self.group.size]
 
-    def __call__(self, xp, arch, params, optimizer, X, Y, *, l2: float = 0.0, masks=None, s=None):
-        """On the shard X ``(n[0], m_r)``, Y ``(n[L], m_r)``; returns (its cost, A[L]) like ``train_step``.
+    def gradients(self, xp, arch, params, X, Y, *, masks, s):
+        if Y.shape[1]:
+            return super().gradients(xp, arch, params, X, Y, masks=masks, s=s)
+        grads = params.grads()  # more ranks than rows left in the last batch: this rank adds nothing
+        grads.flat[...] = 0
+        return xp.zeros((), dtype=params.flat.dtype), Y, grads
 
-        Rank 0 carries the whole L2 term of the cost, scaled so that the loop's weighting by m_r and sum
-        over the ranks give the global batch's cost.
-        """
-        B, m_r = self.batch_size, Y.shape[1]
-        cache = forward(xp, arch, params, X, masks)
-        if m_r:
-            cost = compute_cost(xp, arch, cache, Y, s)
-            grads = backward(xp, arch, params, cache, Y, s=s)
-        else:  # more ranks than rows left in the last batch
-            cost = xp.zeros((), dtype=params[0][0].dtype)
-            grads = [(xp.zeros_like(W), xp.zeros_like(b)) for W, b in params]
-        grads = self.group.allreduce_gradients(self.backend, grads, m_r / B)
-        if l2:
-            for (W, _), (dW, _) in zip(params, grads):
-                dW += (l2 / B) * W
-            if self.group.is_root:
-                cost = cost + l2_penalty(xp, params, l2, B) * (B / m_r)
-        optimizer.step(xp, params, grads)
-        return cost, cache.A[arch.L]
+    def combine(self, xp, params, grads, m: int):
+        """Σ_r (m_r / B)·∇J_r over the ranks; rank 0 carries the whole L2 term of the cost, scaled so that the
+        loop's weighting by m_r and sum over the ranks give the global batch's cost."""
+        B = self.batch_size
+        grads = self.group.allreduce_gradients(grads, m / B)
+        return grads, B, (B / m if self.group.is_root and m else 0.0)
 
     def total(self, values: np.ndarray) -> np.ndarray:
         return self.group.sum_host(values)

@@ -7,14 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import Backend
-from .network import (
-    Architecture,
-    backward,
-    compute_cost,
-    forward,
-    init_parameters,
-    l2_penalty,
-)
+from .network import Architecture, compute_cost, forward, init_parameters, l2_gradient, l2_penalty
+from .parameters import Parameters
+from .training.step import gradients
 
 DEFAULT_TOLERANCE = 1e-7
 
@@ -23,7 +18,7 @@ DEFAULT_TOLERANCE = 1e-7
 class GradientCheck:
     """Relative error ‖numerical - analytic‖ / (‖numerical‖ + ‖analytic‖) per gradient.
 
-    errors: [("dW[1]", error), ("db[1]", error), ..., ("db[L]", error)].
+    errors: [("dW[1]", error), ("db[1]", error), ..., ("db[L]", error)], each layer's arrays in its order.
     """
 
     errors: list[tuple[str, float]]
@@ -50,34 +45,44 @@ def gradient_check(
     backend: Backend, arch: Architecture, params, X, Y, *, l2: float = 0.0, masks=None, s=None,
     epsilon: float = 1e-5,
 ) -> GradientCheck:
-    """Compare ``backward`` with (J(θ + ε) - J(θ - ε)) / 2ε for every parameter.
+    """Compare the training step's gradients (``gpudeep.training.gradients`` and the L2 term) with
+    (J(θ + ε) - J(θ - ε)) / 2ε for every parameter.
 
-    Runs in float64 on copies of ``params``, ``X`` ``(n[0], m)`` and ``Y`` ``(n[L], m)``,
-    which may be of any dtype on ``backend``; the caller's arrays are left untouched.
+    Runs in float64 on copies of ``params`` (``Parameters`` or per-layer tuples), ``X`` ``(n[0], m)`` and
+    ``Y`` ``(n[L], m)``, which may be of any dtype on ``backend``; the caller's arrays are left untouched.
     ``l2``, the sample weights ``s`` ``(1, m)`` and the dropout ``masks`` (fixed, so the cost is
-    deterministic) are as for ``backward``.
+    deterministic) are as for ``backward``; batch normalization uses the batch's statistics, as in training.
     Where a ReLU input Z is exactly 0 the derivative is undefined and the check
     fails there; zero biases behind a layer that is dead for some sample do that,
     which is why ``check_architecture`` draws nonzero biases.
     """
     xp = backend.xp
-    params = [(xp.astype(W, xp.float64), xp.astype(b, xp.float64)) for W, b in params]
+    params = _float64_copy(backend, arch, params)
     X, Y = xp.astype(X, xp.float64), xp.astype(Y, xp.float64)
     masks = masks and [None if D is None else xp.astype(D, xp.float64) for D in masks]
     s = None if s is None else xp.astype(s, xp.float64)
     m = Y.shape[1]
 
     def cost() -> float:
-        J = compute_cost(xp, arch, forward(xp, arch, params, X, masks), Y, s) + l2_penalty(xp, params, l2, m)
-        return float(backend.to_numpy(J))
+        cache = forward(xp, arch, params, X, masks, training=True)
+        return float(backend.to_numpy(compute_cost(xp, arch, cache, Y, s) + l2_penalty(xp, params, l2, m)))
 
-    grads = backward(xp, arch, params, forward(xp, arch, params, X, masks), Y, l2, s)
+    _, _, grads = gradients(xp, arch, params, X, Y, masks=masks, s=s)
+    if l2:
+        l2_gradient(params, grads, l2, m)
     errors = []
-    for l, ((W, b), (dW, db)) in enumerate(zip(params, grads), start=1):
-        for name, P, dP in ((f"dW[{l}]", W, dW), (f"db[{l}]", b, db)):
+    for l, (layer, p, g) in enumerate(zip(arch.layers, params, grads), start=1):
+        for name, P, dP in zip(layer.names, p, g):
             numerical = _numerical_gradient(backend, P, cost, epsilon)
-            errors.append((name, relative_error(numerical, backend.to_numpy(dP))))
+            errors.append((f"d{name}[{l}]", relative_error(numerical, backend.to_numpy(dP))))
     return GradientCheck(errors)
+
+
+def _float64_copy(backend: Backend, arch: Architecture, params) -> Parameters:
+    if isinstance(params, Parameters):
+        return params.copy(backend.xp.float64)
+    host = {name: backend.to_numpy(P) for layer, p in zip(arch.layout(), params) for (name, _), P in zip(layer, p)}
+    return Parameters.from_host(backend, arch.layout(), host, "float64", arch.running_layout())
 
 
 def _numerical_gradient(backend: Backend, P, cost, epsilon: float) -> np.ndarray:
@@ -97,10 +102,10 @@ def _numerical_gradient(backend: Backend, P, cost, epsilon: float) -> np.ndarray
 def check_architecture(arch: Architecture, backend: Backend, *, m: int = 5, rng=None) -> GradientCheck:
     """``gradient_check`` of ``arch`` at random He weights, nonzero biases and a random problem of m samples."""
     rng = np.random.default_rng(rng)
-    params = [
-        (W, backend.asarray(rng.normal(0.0, 0.5, size=b.shape), "float64"))
-        for W, b in init_parameters(arch, backend, init="he", dtype="float64", rng=rng)
-    ]
+    params = init_parameters(arch, backend, init="he", dtype="float64", rng=rng)
+    for p in params:
+        for P in p[1:]:  # every array but W[l]: the biases (and batch norm's scale and shift)
+            P[...] = backend.asarray(rng.normal(0.0, 0.5, size=P.shape), "float64")
     X, Y = random_problem(arch, m, rng)
     return gradient_check(backend, arch, params, backend.asarray(X, "float64"), backend.asarray(Y, "float64"))
 

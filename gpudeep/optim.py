@@ -1,8 +1,9 @@
 """Optimizers, learning-rate schedules and dropout masks.
 
-An optimizer updates the per-layer pairs ``params`` in place from ``grads``;
-its state (velocities, moment estimates) lives beside them on the same
-backend, so a step never goes through the host.
+An optimizer updates ``params`` in place from ``grads``, one pass per buffer: over the one flat buffer
+of ``gpudeep.parameters.Parameters`` (one fused kernel on CuPy), or over each array of per-layer tuples.
+Its state (velocities, moment estimates) has the same shapes, on the same backend, so a step never goes
+through the host.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 
 from .backends import Backend, elementwise
+from .parameters import trainable_arrays
 
 
 def _check_rate(name: str, value, low: float, high: float, *, closed_low: bool = False) -> float:
@@ -22,9 +24,10 @@ def _check_rate(name: str, value, low: float, high: float, *, closed_low: bool =
 
 
 class Optimizer:
-    """Base class: ``step`` applies ``_update`` to every W[l] and b[l] with their slots of state.
+    """Base class: ``step`` applies ``_update`` to each parameter buffer with its slots of state.
 
-    slots: the names of the per-parameter state arrays, created as zeros on the first step.
+    slots: the names of the state arrays, created as zeros in the parameters' shapes on the first step;
+    ``state[slot]`` lists them, one per buffer (``trainable_arrays``).
     """
 
     name = "optimizer"
@@ -41,12 +44,12 @@ class Optimizer:
         ``grads`` (the same per-layer pairs of dW[l], db[l]) may be overwritten: plain SGD scales them in
         place so that a step allocates nothing. Copy them first to look at them after the step.
         """
+        arrays = trainable_arrays(params)
         if not self.state:
-            self.state = {slot: [[xp.zeros_like(W), xp.zeros_like(b)] for W, b in params] for slot in self.slots}
+            self.state = {slot: [xp.zeros_like(P) for P in arrays] for slot in self.slots}
         self.t += 1
-        for l, ((W, b), (dW, db)) in enumerate(zip(params, grads, strict=True)):
-            self._update(xp, W, dW, *(self.state[slot][l][0] for slot in self.slots))
-            self._update(xp, b, db, *(self.state[slot][l][1] for slot in self.slots))
+        for P, dP, *state in zip(arrays, trainable_arrays(grads), *self.state.values(), strict=True):
+            self._update(xp, P, dP, *state)
 
     def _update(self, xp, P, dP, *state) -> None:
         raise NotImplementedError
@@ -67,14 +70,13 @@ class SGD(Optimizer):
         self.slots = ("velocity",) if self.momentum else ()
 
     def step(self, xp, params, grads) -> None:
-        """As ``Optimizer.step``; without momentum each dW[l], db[l] in ``grads`` is left scaled by α."""
+        """As ``Optimizer.step``; without momentum ``grads`` is left scaled by α."""
         if self.momentum:
             super().step(xp, params, grads)
             return
         self.t += 1
-        for (W, b), (dW, db) in zip(params, grads, strict=True):
-            _descend(xp, W, dW, self.learning_rate)
-            _descend(xp, b, db, self.learning_rate)
+        for P, dP in zip(trainable_arrays(params), trainable_arrays(grads), strict=True):
+            _descend(xp, P, dP, self.learning_rate)
 
     def _update(self, xp, P, dP, velocity) -> None:
         step = _nesterov_step if self.nesterov else _momentum_step

@@ -12,14 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import Backend, get_backend
-from .network import (
-    Architecture,
-    backward,
-    compute_cost,
-    forward,
-    init_parameters,
-    update,
-)
+from .network import Architecture, forward, init_parameters, update
+from .training.step import gradients
 
 UNITS = (3, 4, 4, 4, 4, 3, 1)
 
@@ -49,9 +43,9 @@ def train(backend: Backend, arch: Architecture, X, Y, *, init: str, learning_rat
     X, Y = backend.asarray(X, dtype), backend.asarray(Y, dtype)
     costs = []
     for _ in range(epochs):  # the tutorial wrote `for epoch in len(epochs)`, a TypeError
-        cache = forward(xp, arch, params, X)
-        costs.append(compute_cost(xp, arch, cache, Y))
-        update(params, backward(xp, arch, params, cache, Y), learning_rate)
+        cost, _, grads = gradients(xp, arch, params, X, Y)  # forward, cost, backward: the training step's
+        costs.append(cost)
+        update(params, grads, learning_rate)
     return params, backend.to_numpy(xp.stack(costs))
 
 

@@ -234,20 +234,20 @@ def test_fit_keeps_the_data_as_contiguous_rows_on_the_device(monkeypatch, order)
 
 def test_ctrl_c_mid_epoch_leaves_the_model_as_the_last_finished_epoch(monkeypatch):
     """Interrupted in its third epoch, a fit ends where a two-epoch fit ends: same weights, history, n_iter_."""
-    from gpudeep import training
+    from gpudeep.training import Step
 
     X, y = make_classification(n_samples=64, n_features=5, n_redundant=0, random_state=0)
     settings = {**FAST, "batch_size": 16, "shuffle": False, "tol": 0, "n_iter_no_change": 100}
     two_epochs = DeepClassifier(**{**settings, "max_iter": 2}).fit(X, y)
-    original, steps = training.train_step, []
+    original, steps = Step.__call__, []
 
-    def interrupted(*args, **kwargs):
+    def interrupted(self, *args, **kwargs):
         steps.append(1)
         if len(steps) == 10:  # the second step of the third epoch (4 steps an epoch)
             raise KeyboardInterrupt
-        return original(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(training, "train_step", interrupted)
+    monkeypatch.setattr(Step, "__call__", interrupted)
     model = DeepClassifier(**settings)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, y)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import gpu_unavailable_reason
 
-from gpudeep import activations, losses, optim
+from gpudeep import activations, layers, losses, optim
 from gpudeep.backends import elementwise, get_backend
 
 SHAPE, BIAS, COLUMN = (5, 7), (5, 1), (1, 7)
@@ -43,6 +43,9 @@ CASES = {
     "nesterov": (optim._nesterov_step, ["Z", "Z", "Z", 0.1, 0.9]),
     "rmsprop": (optim._rmsprop_step, ["Z", "Z", "S", 0.01, 0.9, 0.1, 1e-8]),
     "adam": (optim._adam_step, ["Z", "Z", "Z", "S", 0.9, 0.1, 0.999, 0.001, 0.003, 1e-8]),
+    "batch_norm_running": (layers._blend, ["b", "b", 0.9, 0.1]),
+    "batch_norm_standardized": (layers._standardized, ["Z", "b", "b"]),
+    "batch_norm_backward": (layers._through_batch_statistics, ["Z", "Z", "b", "b", "b"]),
 }
 
 

@@ -104,8 +104,9 @@ def test_state_stays_on_the_backend(backend):
     params = init_parameters(arch, backend, rng=0)
     optimizer = Adam()
     optimizer.step(backend.xp, params, backward(backend.xp, arch, params, forward(backend.xp, arch, params, X), Y))
-    first_moment = optimizer.state["first_moment"][0][0]
+    first_moment, = optimizer.state["first_moment"]  # one buffer, for all the parameters
     assert type(first_moment) is type(params[0][0]) and first_moment.dtype == backend.xp.float32
+    assert first_moment.shape == params.flat.shape
 
 
 @pytest.mark.parametrize(

@@ -664,8 +664,8 @@ def test_divergence_stops_in_the_first_epoch_and_never_reaches_disk(backend, tmp
 
 
 def test_running_out_of_memory_says_what_and_how_much(monkeypatch):
-    from gpudeep import training
     from gpudeep.estimators import base as estimators
+    from gpudeep.training import step as training
 
     def exhausted(*args, **kwargs):
         raise MemoryError("Unable to allocate 7.45 GiB for an array with shape (2000000000,) and data type float32")

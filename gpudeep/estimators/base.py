@@ -26,7 +26,7 @@ from ..optim import make_optimizer, make_schedule
 from ..training import Callback, EarlyStopping, LastFinishedEpoch, TrainingDivergedError, TrainingState, train
 from . import rules
 from .inputs import check_labels, check_range, device_rows, explained, seed_of
-from .persistence import CheckpointWriter, load_checkpoint
+from .persistence import checkpoint_writer, load_checkpoint
 from .rules import ACTIVATION_ALIASES, SCIKIT_LEARN_NAMES
 
 PREDICT_MEMORY_BYTES = 256 * 2**20  # device memory one forward pass at prediction time may use
@@ -171,7 +171,7 @@ class _DeepNetwork(BaseEstimator):
         root = group is None or group.is_root  # only rank 0 reports and writes files
         stopper = None if incremental else self._early_stopping(state, monitor_validation=(
             validation is not None and (self.early_stopping or validation_data is None)))
-        writer = CheckpointWriter(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
+        writer = checkpoint_writer(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
         batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
         last_epoch = LastFinishedEpoch(state, backend)
@@ -344,13 +344,14 @@ class _DeepNetwork(BaseEstimator):
     def coefs_(self) -> list[np.ndarray]:
         """[W[1]ᵀ, ..., W[L]ᵀ] as host arrays ``(n[l-1], n[l])``: scikit-learn's layout, a copy of the weights."""
         check_is_fitted(self, "state_")
-        return [self.backend_.to_numpy(W).T.copy() for W, _ in self.state_.params]
+        return [self.backend_.to_numpy(p[0]).T.copy() for p in self.state_.params]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """[b[1], ..., b[L]] as host arrays ``(n[l],)``: scikit-learn's layout, a copy of the biases."""
+        """[b[1], ..., b[L]] as host arrays ``(n[l],)``: scikit-learn's layout, a copy of the biases (of the
+        shifts β[l] of batch-normalised layers)."""
         check_is_fitted(self, "state_")
-        return [self.backend_.to_numpy(b)[:, 0].copy() for _, b in self.state_.params]
+        return [self.backend_.to_numpy(p[-1])[:, 0].copy() for p in self.state_.params]
 
     def _initial_state(self, n_features: int, n_outputs: int, seed) -> TrainingState:
         hidden = ACTIVATION_ALIASES.get(self.activation, self.activation)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import archive, checkpoint
+from .. import archive
 from ..archive import LABELS, ModelFormatError
 from ..backends import DTYPES, Backend
-from ..network import Architecture
-from ..training import Callback, TrainingState
+from ..network import Architecture, layouts
+from ..parameters import Parameters, shapes
+from ..training import EveryEpoch, TrainingState, checkpoint
 from . import rules
 from .inputs import seed_of
 from .rules import integer, number
@@ -33,7 +34,7 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
 
     check_is_fitted(model, "state_")
     state, backend = model.state_, model.backend_
-    arrays = checkpoint.host_parameters(backend, state.params)
+    arrays = state.params.to_host(backend)
     if model.input_mean_ is not None:
         arrays["input_mean"], arrays["input_scale"] = model.input_mean_, model.input_scale_
     classes = getattr(model, "classes_", None)
@@ -52,6 +53,7 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
         "layer_sizes": list(state.arch.layer_sizes),
         "activations": list(state.arch.activations),
         "loss": state.arch.loss,
+        "batch_norm": state.arch.batch_norm,
         "dtype": model.dtype,
         "params": {k: _json_value(v) for k, v in model.get_params().items() if k in rules.FROM_FILES},
         "has_classes": classes is not None,
@@ -83,7 +85,10 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
         fail(f"layer_sizes must be at least two positive integers, got {sizes}")
     if metadata["dtype"] not in DTYPES:
         fail(f"dtype must be one of {DTYPES}, got {metadata['dtype']!r}")
-    expected = checkpoint.parameter_shapes(sizes, metadata["dtype"])
+    if not isinstance(metadata.get("batch_norm", False), bool):
+        fail("batch_norm must be true or false")
+    layout, running_layout = layouts(sizes, metadata.get("batch_norm", False))
+    expected = shapes(layout, metadata["dtype"]) | shapes(running_layout, metadata["dtype"])
     if metadata["has_input_scaling"]:
         expected["input_mean"] = ((sizes[0],), np.dtype(np.float64))
         expected["input_scale"] = ((sizes[0],), np.dtype(np.float64))
@@ -96,7 +101,7 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
     if "checkpoint" in metadata:
         if not isinstance(metadata["checkpoint"], dict):
             fail("checkpoint entry is not an object")
-        expected |= checkpoint.training_state_shapes(metadata["checkpoint"], sizes, metadata["dtype"], fail)
+        expected |= checkpoint.training_state_shapes(metadata["checkpoint"], layout, metadata["dtype"], fail)
     return expected
 
 
@@ -109,7 +114,8 @@ def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: B
     model = cls(**{**params, "backend": backend})
     try:
         rules.check(params)
-        arch = Architecture(tuple(metadata["layer_sizes"]), tuple(metadata["activations"]), metadata["loss"])
+        arch = Architecture(tuple(metadata["layer_sizes"]), tuple(metadata["activations"]), metadata["loss"],
+                            metadata.get("batch_norm", False))
         if params.get("dtype", metadata["dtype"]) != metadata["dtype"]:
             raise ValueError(f"dtype {params['dtype']!r} disagrees with the arrays' {metadata['dtype']!r}")
         if rules.hidden_sizes(model.hidden_layer_sizes) != arch.layer_sizes[1:-1]:
@@ -134,7 +140,7 @@ def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: B
     else:
         model.n_outputs_ = arch.layer_sizes[-1]
     model.backend_ = backend
-    params = checkpoint.device_parameters(backend, arrays, arch.L, metadata["dtype"])
+    params = Parameters.from_host(backend, arch.layout(), arrays, metadata["dtype"], arch.running_layout())
     rng = np.random.default_rng(seed_of(model.random_state))
     model.state_ = TrainingState(arch, params, model._make_optimizer(), rng, epoch=metadata.get("n_iter", 0))
     model.n_features_in_ = arch.layer_sizes[0]
@@ -193,15 +199,9 @@ def load_checkpoint(path, model) -> None:
     checkpoint.restore(model.backend_, state, metadata["checkpoint"], arrays, metadata["dtype"], fail)
 
 
-class CheckpointWriter(Callback):
-    """Write ``model``'s checkpoint to ``path`` at the end of every epoch, atomically."""
-
-    def __init__(self, model, path):
-        self.model, self.path = model, Path(path)
-
-    def on_epoch_end(self, state, logs, backend):
-        save_checkpoint(self.model, self.path)
-        return False
+def checkpoint_writer(model, path) -> EveryEpoch:
+    """A callback writing ``model``'s checkpoint to ``path`` at the end of every epoch, atomically."""
+    return EveryEpoch(lambda: save_checkpoint(model, path))
 
 
 def _json_value(value):

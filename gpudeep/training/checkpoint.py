@@ -1,9 +1,9 @@
-"""A network's parameters and a training state as named host arrays and JSON metadata, and back.
+"""A training state as named host arrays and JSON metadata, and back.
 
-The parameters are named ``W1, b1, ..., WL, bL``; an optimizer's per-parameter state (Adam's moments, a
-velocity) is named by its slot, e.g. ``first_moment.W1``. These names are spelled here only. A checkpoint
-holds the parameters, the optimizer's state, the epoch, the step, the host generator's state and the
-history, so that training resumed from it continues exactly as if it had not stopped.
+The parameters are named as ``gpudeep.parameters`` names them (``W1, b1, ..., WL, bL``); an optimizer's
+state (Adam's moments, a velocity) is named by its slot and the parameter, e.g. ``first_moment.W1``. A
+checkpoint holds the parameters, the optimizer's state, the epoch, the step, the host generator's state and
+the history, so that training resumed from it continues exactly as if it had not stopped.
 """
 
 from __future__ import annotations
@@ -13,39 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .backends import Backend
-from .training import History, TrainingState
-
-
-def parameter_names(l: int, slot: str | None = None) -> tuple[str, str]:
-    """The names of W[l] and b[l] (or of an optimizer slot's state for them)."""
-    prefix = f"{slot}." if slot else ""
-    return f"{prefix}W{l}", f"{prefix}b{l}"
-
-
-def host_parameters(backend: Backend, pairs, slot: str | None = None) -> dict[str, np.ndarray]:
-    """{W1: ..., b1: ..., ...} of per-layer pairs of device arrays, as host arrays."""
-    arrays = {}
-    for l, (W, b) in enumerate(pairs, start=1):
-        W_name, b_name = parameter_names(l, slot)
-        arrays[W_name], arrays[b_name] = backend.to_numpy(W), backend.to_numpy(b)
-    return arrays
-
-
-def device_parameters(backend: Backend, arrays: dict[str, np.ndarray], L: int, dtype: str,
-                      slot: str | None = None) -> list:
-    """[(W[1], b[1]), ..., (W[L], b[L])] on ``backend`` from the named host arrays."""
-    return [[backend.asarray(arrays[name], dtype) for name in parameter_names(l, slot)] for l in range(1, L + 1)]
-
-
-def parameter_shapes(layer_sizes, dtype: str, slot: str | None = None) -> dict[str, tuple]:
-    """{name: (shape, dtype)} of the parameters of a network of ``layer_sizes``: W[l] (n[l], n[l-1]), b[l] (n[l], 1)."""
-    shapes = {}
-    for l in range(1, len(layer_sizes)):
-        W_name, b_name = parameter_names(l, slot)
-        shapes[W_name] = ((layer_sizes[l], layer_sizes[l - 1]), np.dtype(dtype))
-        shapes[b_name] = ((layer_sizes[l], 1), np.dtype(dtype))
-    return shapes
+from ..backends import Backend
+from ..parameters import Layout, Parameters, shapes
+from .state import History, TrainingState
 
 
 def training_state(backend: Backend, state: TrainingState) -> tuple[dict, dict[str, np.ndarray]]:
@@ -61,12 +31,12 @@ def training_state(backend: Backend, state: TrainingState) -> tuple[dict, dict[s
         "history": state.history.as_dict(),
     }
     arrays = {}
-    for slot, layers in optimizer.state.items():
-        arrays |= host_parameters(backend, layers, slot)
+    for slot, (buffer,) in optimizer.state.items():
+        arrays |= state.params.host_split(backend, buffer, f"{slot}.")
     return metadata, arrays
 
 
-def training_state_shapes(metadata: dict, layer_sizes, dtype: str, fail: Callable[[str], None]) -> dict[str, tuple]:
+def training_state_shapes(metadata: dict, layout: Layout, dtype: str, fail: Callable[[str], None]) -> dict[str, tuple]:
     """Check a checkpoint's training-state ``metadata`` field by field; {name: (shape, dtype)} of the
     optimizer state it declares."""
     def whole(value, low=0) -> bool:
@@ -93,10 +63,7 @@ def training_state_shapes(metadata: dict, layer_sizes, dtype: str, fail: Callabl
     slots = optimizer.get("slots", [])
     if not isinstance(slots, list) or not all(isinstance(s, str) and s.isidentifier() for s in slots):
         fail(f"checkpoint optimizer slots must be names, got {slots!r}")
-    shapes = {}
-    for slot in slots:
-        shapes |= parameter_shapes(layer_sizes, dtype, slot)
-    return shapes
+    return {f"{slot}.{name}": shape for slot in slots for name, shape in shapes(layout, dtype).items()}
 
 
 def restore(backend: Backend, state: TrainingState, metadata: dict, arrays: dict[str, np.ndarray], dtype: str,
@@ -110,13 +77,13 @@ def restore(backend: Backend, state: TrainingState, metadata: dict, arrays: dict
     if saved_slots and saved_slots != set(optimizer.slots):  # none saved: the optimizer had not stepped yet
         fail(f"checkpoint optimizer state {sorted(metadata['optimizer']['slots'])} does not match "
              f"{optimizer.name}'s {sorted(optimizer.slots)}")
-    for (W, b), (W_saved, b_saved) in zip(state.params, device_parameters(backend, arrays, state.arch.L, dtype)):
-        W[...] = W_saved
-        b[...] = b_saved
+    arch = state.arch
+    state.params.put_back(Parameters.from_host(backend, arch.layout(), arrays, dtype, arch.running_layout()))
     optimizer.t = metadata["optimizer"]["t"]
     optimizer.learning_rate = metadata["optimizer"]["learning_rate"]
-    optimizer.state = {slot: device_parameters(backend, arrays, state.arch.L, dtype, slot)
-                       for slot in metadata["optimizer"]["slots"]}
+    optimizer.state = {slot: [Parameters.from_host(backend, arch.layout(), {
+        name: arrays[f"{slot}.{name}"] for name in state.params.named}, dtype).flat]
+        for slot in optimizer.slots if slot in saved_slots}
     state.epoch, state.step = metadata["epoch"], metadata["step"]
     state.rng.bit_generator.state = metadata["rng"]
     state.history = History(**{k: list(metadata["history"].get(k, [])) for k in History().as_dict()})
