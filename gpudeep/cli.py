@@ -34,7 +34,8 @@ BENCH_PARTS = ("step", "fit", "train")  # what `gpudeep bench` times (gpudeep.be
 # The estimator parameters that `gpudeep train` sets, by the flag that sets them: errors name the flag
 FLAGS = {"hidden_layer_sizes": "--layers", "activation": "--activation", "solver": "--optimizer",
          "learning_rate_init": "--lr", "max_iter": "--epochs", "batch_size": "--batch-size", "alpha": "--alpha",
-         "dropout": "--dropout", "dtype": "--dtype", "tf32": "--tf32", "n_jobs": "--n-jobs", "random_state": "--seed",
+         "dropout": "--dropout", "batch_norm": "--batch-norm", "dtype": "--dtype", "tf32": "--tf32",
+         "n_jobs": "--n-jobs", "random_state": "--seed",
          "validation_fraction": "--validation-fraction"}
 
 
@@ -114,6 +115,7 @@ def _parser() -> _Parser:
     fit.add_argument("--optimizer", choices=rules.choices("solver"), default="adam", help="(default adam)")
     fit.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (default 1e-3)")
     fit.add_argument("--dropout", type=float, default=0.2, help="dropout rate on hidden layers (default 0.2)")
+    fit.add_argument("--batch-norm", action="store_true", help="batch normalization on the hidden layers")
     fit.add_argument("--alpha", type=float, default=0.1, help="L2 penalty (default 0.1)")
     fit.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the weights and math "
                                                                         "(default float32)")
@@ -258,7 +260,8 @@ def _estimator_params(args) -> dict:
     return {
         "hidden_layer_sizes": tuple(args.layers), "activation": args.activation, "solver": args.optimizer,
         "learning_rate_init": args.lr, "max_iter": args.epochs, "batch_size": args.batch_size, "alpha": args.alpha,
-        "dropout": args.dropout, "random_state": args.seed, "dtype": args.dtype, "tf32": args.tf32,
+        "dropout": args.dropout, "batch_norm": args.batch_norm, "random_state": args.seed, "dtype": args.dtype,
+        "tf32": args.tf32,
         "n_jobs": args.n_jobs, "early_stopping": args.early_stopping,
     }
 

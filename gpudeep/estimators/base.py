@@ -63,6 +63,7 @@ class _DeepNetwork(BaseEstimator):
         epsilon=1e-8,
         n_iter_no_change=10,
         dropout=0.0,
+        batch_norm=False,
         standardize=False,
         backend=None,
         dtype="float32",
@@ -93,6 +94,7 @@ class _DeepNetwork(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.dropout = dropout
+        self.batch_norm = batch_norm
         self.standardize = standardize
         self.backend = backend
         self.dtype = dtype
@@ -356,7 +358,7 @@ class _DeepNetwork(BaseEstimator):
     def _initial_state(self, n_features: int, n_outputs: int, seed) -> TrainingState:
         hidden = ACTIVATION_ALIASES.get(self.activation, self.activation)
         sizes = (n_features, *self._hidden_sizes(), n_outputs)
-        arch = Architecture.build(sizes, hidden=hidden, loss=self._loss_name)
+        arch = Architecture.build(sizes, hidden=hidden, loss=self._loss_name, batch_norm=self.batch_norm)
         rng = np.random.default_rng(seed)
         init = "he" if hidden in ("relu", "leaky_relu") else "xavier"
         params = init_parameters(arch, self.backend_, init=init, dtype=self.dtype, rng=rng)

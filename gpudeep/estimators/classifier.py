@@ -80,6 +80,7 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
         epsilon=1e-8,
         n_iter_no_change=10,
         dropout=0.0,
+        batch_norm=False,
         standardize=False,
         backend=None,
         dtype="float32",
@@ -94,9 +95,9 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
                          shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
                          momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-                         n_iter_no_change=n_iter_no_change, dropout=dropout, standardize=standardize, backend=backend,
-                         dtype=dtype, tf32=tf32, checkpoint_path=checkpoint_path, distributed=distributed,
-                         n_jobs=n_jobs)
+                         n_iter_no_change=n_iter_no_change, dropout=dropout, batch_norm=batch_norm,
+                         standardize=standardize, backend=backend, dtype=dtype, tf32=tf32,
+                         checkpoint_path=checkpoint_path, distributed=distributed, n_jobs=n_jobs)
         self.class_weight = class_weight
 
     @property

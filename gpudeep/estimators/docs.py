@@ -50,6 +50,9 @@ PARAMETERS = """\
         The epochs without an improvement of ``tol`` after which training stops.
     dropout : float, default=0.0
         The rate of inverted dropout on the hidden layers during training.
+    batch_norm : bool, default=False
+        Normalise each hidden layer's pre-activations over the batch (batch normalization, with a learnt
+        scale and shift in place of the bias); predictions use the running statistics kept with the model.
     standardize : bool, default=False
         Scale each input feature by the training data's mean and standard deviation (kept with the model).
     backend : {'auto', 'numpy', 'cupy', 'array_api_strict'}, Backend or None, default=None

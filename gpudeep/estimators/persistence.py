@@ -116,6 +116,8 @@ def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: B
         rules.check(params)
         arch = Architecture(tuple(metadata["layer_sizes"]), tuple(metadata["activations"]), metadata["loss"],
                             metadata.get("batch_norm", False))
+        if bool(params.get("batch_norm", arch.batch_norm)) != arch.batch_norm:
+            raise ValueError(f"batch_norm {params['batch_norm']!r} disagrees with the layers' {arch.batch_norm!r}")
         if params.get("dtype", metadata["dtype"]) != metadata["dtype"]:
             raise ValueError(f"dtype {params['dtype']!r} disagrees with the arrays' {metadata['dtype']!r}")
         if rules.hidden_sizes(model.hidden_layer_sizes) != arch.layer_sizes[1:-1]:

@@ -93,6 +93,7 @@ RULES = (
     Rule("early_stopping", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     Rule("warm_start", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     Rule("standardize", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    Rule("batch_norm", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     Rule("distributed", lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     Rule("random_state", lambda v: v is None or (integer(v) and 0 <= v < 2**32)
          or isinstance(v, (np.random.RandomState, np.random.Generator)),
