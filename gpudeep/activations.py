@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .backends.fusion import elementwise
+from .registry import Registry
 
 LEAKY_RELU_SLOPE = 0.01
 
@@ -23,11 +24,19 @@ class Activation:
     forward(xp, Z) -> A = g(Z).
     backward(xp, dA, Z, A) -> dZ = dA ∗ g'(Z); None for softmax, whose derivative
     only exists fused with its loss in the output layer.
+    init: the initializer of the weights feeding it (He for ReLUs, Glorot for the rest).
+    sklearn_name: scikit-learn's name for it, where scikit-learn names it differently.
     """
 
     name: str
     forward: Callable
     backward: Callable | None
+    init: str = "xavier"
+    sklearn_name: str | None = None
+
+    def __post_init__(self):
+        if self.sklearn_name is None:
+            object.__setattr__(self, "sklearn_name", self.name)
 
     @property
     def hidden_ok(self) -> bool:
@@ -107,25 +116,17 @@ def shifted_exp(xp, Z, Z_max):
     return xp.exp(Z - Z_max)
 
 
-ACTIVATIONS: dict[str, Activation] = {
-    entry.name: entry
-    for entry in (
-        Activation("sigmoid", sigmoid, sigmoid_backward),
-        Activation("relu", relu, relu_backward),
-        Activation("leaky_relu", leaky_relu, leaky_relu_backward),
-        Activation("tanh", tanh, tanh_backward),
-        Activation("identity", identity, identity_backward),
-        Activation("softmax", softmax, None),
-    )
-}
-
-
+ACTIVATIONS = Registry.of("activation", {entry.name: entry for entry in (
+    Activation("sigmoid", sigmoid, sigmoid_backward, init="xavier", sklearn_name="logistic"),
+    Activation("relu", relu, relu_backward, init="he"),
+    Activation("leaky_relu", leaky_relu, leaky_relu_backward, init="he"),
+    Activation("tanh", tanh, tanh_backward, init="xavier"),
+    Activation("identity", identity, identity_backward, init="xavier"),
+    Activation("softmax", softmax, None),
+)})
 HIDDEN = tuple(name for name, entry in ACTIVATIONS.items() if entry.hidden_ok)  # those a hidden layer may use
 
 
-def get_activation(name: str) -> Activation:
-    """The registry entry for ``name``; ``ValueError`` listing the valid names otherwise."""
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown activation {name!r}; valid activations are {', '.join(ACTIVATIONS)}") from None
+def by_sklearn_name(name: str) -> str:
+    """Our name of an activation scikit-learn names ``name`` ("logistic" is "sigmoid"); other names as given."""
+    return next((ours for ours, entry in ACTIVATIONS.items() if entry.sklearn_name == name), name)

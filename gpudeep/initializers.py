@@ -8,9 +8,10 @@ the same weights for the same seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
+
+from .registry import Registry
 
 
 def he(rng: np.random.Generator, n_out: int, n_in: int) -> np.ndarray:
@@ -29,12 +30,4 @@ def uniform_0_1(rng: np.random.Generator, n_out: int, n_in: int) -> np.ndarray:
     return rng.random((n_out, n_in))
 
 
-INITIALIZERS: dict[str, Callable] = {"he": he, "xavier": xavier, "glorot": xavier, "uniform_0_1": uniform_0_1}
-
-
-def get_initializer(name: str) -> Callable:
-    """The initializer called ``name``; ``ValueError`` listing the valid names otherwise."""
-    try:
-        return INITIALIZERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown initializer {name!r}; valid initializers are {', '.join(INITIALIZERS)}") from None
+INITIALIZERS = Registry.of("initializer", {"he": he, "xavier": xavier, "glorot": xavier, "uniform_0_1": uniform_0_1})

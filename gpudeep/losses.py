@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .activations import shifted_exp
 from .backends.fusion import elementwise
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -91,22 +92,11 @@ def _difference_over(xp, AL, Y, m):
     return (AL - Y) / m
 
 
-LOSSES: dict[str, Loss] = {
-    entry.name: entry
-    for entry in (
-        Loss("binary_cross_entropy", "sigmoid", binary_cross_entropy),
-        Loss("categorical_cross_entropy", "softmax", categorical_cross_entropy),
-        Loss("mean_squared_error", "identity", mean_squared_error),
-    )
-}
-
-
-def get_loss(name: str) -> Loss:
-    """The registry entry for ``name``; ``ValueError`` listing the valid names otherwise."""
-    try:
-        return LOSSES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown loss {name!r}; valid losses are {', '.join(LOSSES)}") from None
+LOSSES = Registry.of("loss", {entry.name: entry for entry in (
+    Loss("binary_cross_entropy", "sigmoid", binary_cross_entropy),
+    Loss("categorical_cross_entropy", "softmax", categorical_cross_entropy),
+    Loss("mean_squared_error", "identity", mean_squared_error),
+)}, plural="losses")
 
 
 def check_pair(output_activation: str, loss: Loss) -> None:

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation, get_activation
+from .activations import ACTIVATIONS, Activation
 from .backends import Backend, check_same_backend
-from .initializers import get_initializer
+from .initializers import INITIALIZERS
 from .layers import BatchNorm, Dense
-from .losses import Loss, check_pair, get_loss, output_delta
+from .losses import LOSSES, Loss, check_pair, output_delta
 from .parameters import Layout, Parameters
 
 
@@ -66,11 +66,11 @@ class Architecture:
                 f"activations must name one activation per layer ({len(sizes) - 1} for "
                 f"layer_sizes {list(sizes)}), got {len(names)}: {list(names)}"
             )
-        resolved = tuple(get_activation(name) for name in names)
+        resolved = tuple(ACTIVATIONS.get(name) for name in names)
         for l, g in enumerate(resolved[:-1], start=1):
             if not g.hidden_ok:
                 raise ValueError(f"activation {g.name!r} can only be used on the output layer, not on layer {l}")
-        loss = get_loss(self.loss)
+        loss = LOSSES.get(self.loss)
         check_pair(names[-1], loss)
         object.__setattr__(self, "layer_sizes", tuple(int(n) for n in sizes))
         object.__setattr__(self, "activations", names)
@@ -83,7 +83,7 @@ class Architecture:
     def build(cls, layer_sizes, hidden: str = "relu", loss: str = "binary_cross_entropy", *,
               batch_norm: bool = False) -> Architecture:
         """``hidden`` on every hidden layer, and the output activation that ``loss`` is fused with."""
-        output = get_loss(loss).output_activation
+        output = LOSSES.get(loss).output_activation
         return cls(tuple(layer_sizes), (hidden,) * (len(layer_sizes) - 2) + (output,), loss, batch_norm)
 
     def layout(self) -> Layout:
@@ -154,7 +154,7 @@ def init_parameters(arch: Architecture, backend: Backend, *, init: str = "he", d
     (``rng`` is a seed or a Generator), so a seed gives the same start on every backend;
     biases are zero.
     """
-    initializer = get_initializer(init)
+    initializer = INITIALIZERS.get(init)
     rng = np.random.default_rng(rng)
     arrays = {}
     for l, layer in enumerate(arch.layers, start=1):

@@ -12,6 +12,7 @@ import math
 
 from .backends import Backend, elementwise
 from .parameters import trainable_arrays
+from .registry import Registry
 
 
 def _check_rate(name: str, value, low: float, high: float, *, closed_low: bool = False) -> float:
@@ -32,6 +33,7 @@ class Optimizer:
 
     name = "optimizer"
     slots: tuple[str, ...] = ()
+    estimator_params: dict[str, str] = {}  # the estimators' parameter -> this constructor's argument it sets
 
     def __init__(self, learning_rate: float):
         self.learning_rate = _check_rate("learning_rate", learning_rate, 0.0, math.inf)
@@ -62,6 +64,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    estimator_params = {"momentum": "momentum", "nesterovs_momentum": "nesterov"}
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
         super().__init__(learning_rate)
@@ -111,6 +114,7 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
     slots = ("square_mean",)
+    estimator_params = {"epsilon": "epsilon"}
 
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, epsilon: float = 1e-8):
         super().__init__(learning_rate)
@@ -138,6 +142,7 @@ class Adam(Optimizer):
 
     name = "adam"
     slots = ("first_moment", "second_moment")
+    estimator_params = {"beta_1": "beta_1", "beta_2": "beta_2", "epsilon": "epsilon"}
 
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
         super().__init__(learning_rate)
@@ -177,14 +182,7 @@ def _scaled_descent(xp, P, direction, square_mean, rate, epsilon):
     P -= step
 
 
-OPTIMIZERS = {cls.name: cls for cls in (SGD, RMSProp, Adam)}
-
-
-def make_optimizer(name: str, learning_rate: float, **options) -> Optimizer:
-    """The optimizer called ``name`` ("sgd", "rmsprop", "adam"); options are its constructor's."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid optimizers are {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](learning_rate, **options)
+OPTIMIZERS = Registry.of("optimizer", {cls.name: cls for cls in (SGD, RMSProp, Adam)})
 
 
 def constant_schedule(initial: float):
@@ -206,14 +204,8 @@ def exponential_schedule(initial: float, gamma: float = 0.95):
     return lambda epoch: initial * gamma**epoch
 
 
-SCHEDULES = {"constant": constant_schedule, "step": step_schedule, "exponential": exponential_schedule}
-
-
-def make_schedule(name: str, initial: float):
-    """The learning-rate schedule called ``name``, as a function of the epoch (0-based)."""
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown learning-rate schedule {name!r}; valid schedules are {', '.join(SCHEDULES)}")
-    return SCHEDULES[name](initial)
+SCHEDULES = Registry.of("learning-rate schedule", {"constant": constant_schedule, "step": step_schedule,
+                                                  "exponential": exponential_schedule}, plural="schedules")
 
 
 def dropout_masks(backend: Backend, draw, layer_sizes, m: int, rate: float, dtype: str):

@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "gpudeep"
 FLOORS = {
-    0: ["backends", "backend", "threads", "archive"],
+    0: ["backends", "backend", "registry", "threads", "archive"],
     1: ["activations", "losses", "initializers", "layers", "parameters"],
     2: ["network", "optim"],
     3: ["training", "gradcheck", "datasets", "distributed", "tutorial"],

@@ -30,6 +30,7 @@ import logging
 import os
 from types import ModuleType
 
+from ..registry import Registry
 from .base import (
     DTYPES,
     Backend,
@@ -45,15 +46,18 @@ from .base import (
 from .fusion import FUSERS, elementwise
 
 ENV_VAR = "GPUDEEP_BACKEND"
-BACKENDS = {"numpy": "host", "cupy": "cupy", "array_api_strict": "strict"}  # name -> module in this package
+# name -> its module in this package; "auto" is this factory's choice among them
+BACKENDS = Registry.of("backend", {"auto": None, "numpy": "host", "cupy": "cupy", "array_api_strict": "strict"},
+                       hint=f"set by argument or the {ENV_VAR} environment variable")
 AUTO = ("cupy",)  # what "auto" tries before NumPy, in order
-BACKEND_NAMES = ("auto", *BACKENDS)
+BACKEND_NAMES = BACKENDS.names()
+LIBRARIES = tuple(name for name in BACKENDS if BACKENDS[name] is not None)
 
 log = logging.getLogger("gpudeep")
 
 
 def library(name: str) -> ModuleType:
-    """The module of backend ``name`` (a key of ``BACKENDS``), imported on first use."""
+    """The module of backend ``name`` (a library of ``BACKENDS``), imported on first use."""
     return importlib.import_module(f".{BACKENDS[name]}", __name__)
 
 
@@ -66,11 +70,7 @@ def requested(name: str | None) -> tuple[str, str]:
     else:
         origin = "as requested"
     name = name.strip().lower()
-    if name not in BACKEND_NAMES:
-        raise ValueError(
-            f"unknown backend {name!r}; valid backends are {', '.join(BACKEND_NAMES)} "
-            f"(set by argument or the {ENV_VAR} environment variable)"
-        )
+    BACKENDS.get(name)  # ValueError for an unknown name
     return name, origin
 
 
@@ -124,7 +124,7 @@ def device_of_rank(name: str | None, local_rank: int):
 
 def forget() -> None:
     """Forget what the probes found and what was logged, so that the next ``get_backend`` looks again."""
-    for name in BACKENDS:
+    for name in LIBRARIES:
         getattr(library(name), "forget", lambda: None)()
     _log_fallback.cache_clear()
 
@@ -142,7 +142,7 @@ def describe(backend: Backend) -> list[str]:
         f"backend:  {backend.name}",
         f"reason:   {backend.reason}",
         f"device:   {backend.description}",
-        *(line for name in BACKENDS for line in library(name).versions()),
+        *(line for name in LIBRARIES for line in library(name).versions()),
     ]
 
 
@@ -158,6 +158,7 @@ def report(name: str | None = None) -> tuple[list[str], bool]:
         return [line for line in lines if line is not None], False
 
 
-__all__ = ["AUTO", "BACKENDS", "BACKEND_NAMES", "DTYPES", "ENV_VAR", "FUSERS", "Backend", "BackendUnavailableError",
-           "DeviceMemoryError", "Probe", "Reduction", "Stopwatch", "Uniform", "array_library", "check_same_backend",
-           "describe", "device_of_rank", "elementwise", "forget", "get_backend", "library", "report", "requested"]
+__all__ = ["AUTO", "BACKENDS", "BACKEND_NAMES", "DTYPES", "ENV_VAR", "FUSERS", "LIBRARIES", "Backend",
+           "BackendUnavailableError", "DeviceMemoryError", "Probe", "Reduction", "Stopwatch", "Uniform",
+           "array_library", "check_same_backend", "describe", "device_of_rank", "elementwise", "forget",
+           "get_backend", "library", "report", "requested"]

@@ -19,15 +19,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..activations import ACTIVATIONS, by_sklearn_name
 from ..backends import Backend, get_backend
 from ..distributed import DataParallelStep, world
 from ..network import Architecture, forward, init_parameters
-from ..optim import make_optimizer, make_schedule
+from ..optim import OPTIMIZERS, SCHEDULES
 from ..training import Callback, EarlyStopping, LastFinishedEpoch, TrainingDivergedError, TrainingState, train
 from . import rules
 from .inputs import check_labels, check_range, device_rows, explained, seed_of
 from .persistence import checkpoint_writer, load_checkpoint
-from .rules import ACTIVATION_ALIASES, SCIKIT_LEARN_NAMES
 
 PREDICT_MEMORY_BYTES = 256 * 2**20  # device memory one forward pass at prediction time may use
 
@@ -186,7 +186,7 @@ class _DeepNetwork(BaseEstimator):
                 history = train(
                     backend, state, X_device, Y_device,
                     epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
-                    dropout=self.dropout, schedule=make_schedule(self.learning_rate, self.learning_rate_init),
+                    dropout=self.dropout, schedule=SCHEDULES.get(self.learning_rate)(self.learning_rate_init),
                     sample_weight=weights, validation=validation, score=self._device_score,
                     callbacks=[c for c in (stopper, writer, last_epoch) if c is not None] + (callbacks if root else []),
                     verbose=int(self.verbose) if root else 0, score_name=self._score_name, n_jobs=self.n_jobs,
@@ -340,7 +340,7 @@ class _DeepNetwork(BaseEstimator):
         arch = self.state_.arch
         self.n_layers_ = arch.L + 1  # counting the input layer
         self.n_outputs_ = arch.layer_sizes[-1]
-        self.out_activation_ = SCIKIT_LEARN_NAMES.get(arch.activations[-1], arch.activations[-1])
+        self.out_activation_ = ACTIVATIONS.get(arch.activations[-1]).sklearn_name
 
     @property
     def coefs_(self) -> list[np.ndarray]:
@@ -356,21 +356,18 @@ class _DeepNetwork(BaseEstimator):
         return [self.backend_.to_numpy(p[-1])[:, 0].copy() for p in self.state_.params]
 
     def _initial_state(self, n_features: int, n_outputs: int, seed) -> TrainingState:
-        hidden = ACTIVATION_ALIASES.get(self.activation, self.activation)
+        hidden = by_sklearn_name(self.activation)
         sizes = (n_features, *self._hidden_sizes(), n_outputs)
         arch = Architecture.build(sizes, hidden=hidden, loss=self._loss_name, batch_norm=self.batch_norm)
         rng = np.random.default_rng(seed)
-        init = "he" if hidden in ("relu", "leaky_relu") else "xavier"
+        init = ACTIVATIONS.get(hidden).init
         params = init_parameters(arch, self.backend_, init=init, dtype=self.dtype, rng=rng)
         return TrainingState(arch, params, self._make_optimizer(), rng)
 
     def _make_optimizer(self):
-        options = {
-            "sgd": {"momentum": self.momentum, "nesterov": self.nesterovs_momentum},
-            "adam": {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon},
-            "rmsprop": {"epsilon": self.epsilon},
-        }[self.solver]
-        return make_optimizer(self.solver, self.learning_rate_init, **options)
+        optimizer = OPTIMIZERS.get(self.solver)
+        options = {argument: getattr(self, param) for param, argument in optimizer.estimator_params.items()}
+        return optimizer(self.learning_rate_init, **options)
 
     def _hidden_sizes(self) -> tuple[int, ...]:
         rules.check({"hidden_layer_sizes": self.hidden_layer_sizes})

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import threads
-from ..activations import HIDDEN
+from ..activations import ACTIVATIONS, HIDDEN
 from ..backends import DTYPES
 from ..optim import OPTIMIZERS, SCHEDULES
 
-ACTIVATION_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's names for the same activations
-SCIKIT_LEARN_NAMES = {ours: theirs for theirs, ours in ACTIVATION_ALIASES.items()}
-HIDDEN_ACTIVATIONS = (*HIDDEN, *ACTIVATION_ALIASES)
+# the hidden activations by our names and by scikit-learn's, where it names one differently
+HIDDEN_ACTIVATIONS = (*HIDDEN, *(ACTIVATIONS[name].sklearn_name for name in HIDDEN
+                                 if ACTIVATIONS[name].sklearn_name != name))
 
 
 def number(value) -> bool:
