@@ -173,3 +173,20 @@ def test_the_docstring_examples_run_clean(estimator):
             runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
     assert runner.summarize(verbose=False).attempted >= 4
+
+
+@pytest.mark.parametrize("estimator", ["DeepClassifier", "DeepRegressor"])
+def test_the_signatures_defaults_are_the_parameter_tables(estimator):
+    """scikit-learn reads the explicit ``__init__`` signatures; the table (``estimators.hyperparameters``)
+    feeds the checks, the docs, the command line's options and model-file restore: both must agree."""
+    import inspect
+
+    import gpudeep
+    from gpudeep.estimators import hyperparameters
+
+    signature = inspect.signature(getattr(gpudeep, estimator).__init__).parameters
+    defaults = {name: p.default for name, p in signature.items() if name != "self"}
+    assert defaults == {p.name: p.default for p in hyperparameters.of(estimator)}
+    assert list(defaults) == [p.name for p in hyperparameters.of(estimator)]
+    docs = getattr(gpudeep, estimator).__doc__
+    assert all(f"    {p.name} : " in docs for p in hyperparameters.of(estimator))

@@ -242,13 +242,13 @@ def test_checkpoint_is_a_loadable_model(tmp_path):
 
 
 def test_a_file_restores_every_hyperparameter_and_nothing_that_reaches_the_machine(tmp_path):
-    from gpudeep.estimators import rules
+    from gpudeep.estimators import hyperparameters
 
     model, X, _ = fitted(solver="sgd", nesterovs_momentum=False, momentum=0.5, shuffle=False, tf32=False,
                          checkpoint_path=tmp_path / "elsewhere.npz", verbose=1, n_jobs=1)
     loaded = load(save(model, tmp_path / "m.npz"))
     restored, given = loaded.get_params(), model.get_params()
     machine = {"backend", "checkpoint_path", "distributed", "n_jobs", "verbose"}
-    assert set(given) - set(rules.FROM_FILES) == machine
-    assert all(restored[name] == given[name] for name in rules.FROM_FILES)
+    assert set(given) - set(hyperparameters.FROM_FILES) == machine
+    assert all(restored[name] == given[name] for name in hyperparameters.FROM_FILES)
     assert restored["checkpoint_path"] is None and restored["n_jobs"] is None and restored["verbose"] is False

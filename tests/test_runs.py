@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from gpudeep.cli import _parser, main
+from gpudeep.cli import command_line, main
 
 
 def run(*args, cwd=None):
@@ -149,7 +149,7 @@ def test_predict_writes_row_numbers_and_probabilities(iris_run, tmp_path):
 
 
 def test_every_command_and_option_has_help(capsys):
-    parser = _parser()
+    parser = command_line()
     assert parser.description.startswith("gpudeep: deep L-layer networks")
     for name, command in parser.commands.items():
         assert command.description, name

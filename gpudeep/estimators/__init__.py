@@ -1,13 +1,13 @@
 """The estimators: DeepClassifier and DeepRegressor (scikit-learn conventions), their model files and
-checkpoints, and the table of their parameters' rules.
+checkpoints, and the table of their hyperparameters.
 
 base.py         what both share: fit, predict, input scaling
 classifier.py   DeepClassifier           regressor.py    DeepRegressor
-rules.py        the parameters' rules, also the ``gpudeep`` command's choices (imports no scikit-learn)
+hyperparameters.py  the hyperparameters' table: defaults, rules, docs, command-line options (imports no scikit-learn)
 persistence.py  model files and checkpoints of an estimator
 inputs.py       host-side input checks, seeds, the move of the data to the device
 
-The classes, and scikit-learn with them, are imported when first asked for, so that ``rules`` is cheap to
+The classes, and scikit-learn with them, are imported when first asked for, so that ``hyperparameters`` is cheap to
 import on its own.
 """
 

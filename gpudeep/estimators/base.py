@@ -25,7 +25,7 @@ from ..distributed import DataParallelStep, world
 from ..network import Architecture, forward, init_parameters
 from ..optim import OPTIMIZERS, SCHEDULES
 from ..training import Callback, EarlyStopping, LastFinishedEpoch, TrainingDivergedError, TrainingState, train
-from . import rules
+from . import hyperparameters
 from .inputs import check_labels, check_range, device_rows, explained, seed_of
 from .persistence import checkpoint_writer, load_checkpoint
 
@@ -370,12 +370,12 @@ class _DeepNetwork(BaseEstimator):
         return optimizer(self.learning_rate_init, **options)
 
     def _hidden_sizes(self) -> tuple[int, ...]:
-        rules.check({"hidden_layer_sizes": self.hidden_layer_sizes})
-        return rules.hidden_sizes(self.hidden_layer_sizes)
+        hyperparameters.check({"hidden_layer_sizes": self.hidden_layer_sizes})
+        return hyperparameters.hidden_sizes(self.hidden_layer_sizes)
 
     def _check_hyperparameters(self) -> None:
-        """``ValueError`` naming the parameter, the rule and the value received (see ``rules.RULES``)."""
-        rules.check(self.get_params())
+        """``ValueError`` naming the parameter, the rule and the value received (see ``hyperparameters.TABLE``)."""
+        hyperparameters.check(self.get_params())
 
     def _fit_input_scaling(self, X: np.ndarray) -> None:
         """With ``standardize``, learn each feature's mean and standard deviation (1 where it is 0)."""

@@ -7,7 +7,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 
-from . import docs
+from . import docs, hyperparameters
 from .base import _DeepNetwork
 
 
@@ -20,10 +20,7 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
 
     Parameters
     ----------
-{docs.PARAMETERS}
-    class_weight : dict, 'balanced' or None, default=None
-        Weights of the classes' samples in the loss: 'balanced' weighs class c by
-        n_samples / (n_classes · n_c); a dict maps labels to weights (1 for a label it leaves out).
+{hyperparameters.documentation("DeepClassifier")}
 
     Attributes
     ----------

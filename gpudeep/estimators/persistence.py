@@ -16,12 +16,12 @@ import numpy as np
 from .. import archive
 from ..archive import LABELS, ModelFormatError
 from ..backends import DTYPES, Backend
+from ..checks import is_integer, is_number
 from ..network import Architecture, layouts
 from ..parameters import Parameters, shapes
 from ..training import EveryEpoch, TrainingState, checkpoint
-from . import rules
+from . import hyperparameters
 from .inputs import seed_of
-from .rules import integer, number
 
 MAX_LAYERS = 1000  # the most layers a model file may declare
 REQUIRED = {"estimator": str, "layer_sizes": list, "activations": list, "loss": str, "dtype": str,
@@ -55,7 +55,7 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
         "loss": state.arch.loss,
         "batch_norm": state.arch.batch_norm,
         "dtype": model.dtype,
-        "params": {k: _json_value(v) for k, v in model.get_params().items() if k in rules.FROM_FILES},
+        "params": {k: _json_value(v) for k, v in model.get_params().items() if k in hyperparameters.FROM_FILES},
         "has_classes": classes is not None,
         "has_input_scaling": model.input_mean_ is not None,
         "has_feature_names": names is not None,
@@ -72,11 +72,11 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
         if not isinstance(metadata.get(key), kind):
             fail(f"metadata entry {key!r} is missing or not a {kind.__name__}")
     n_iter, curve = metadata.get("n_iter", 0), metadata.get("loss_curve", [])
-    if not (integer(n_iter) and n_iter >= 0):
+    if not (is_integer(n_iter) and n_iter >= 0):
         fail(f"n_iter must be a count of epochs, got {n_iter!r}")
-    if not (integer(metadata.get("t", 0)) and metadata.get("t", 0) >= 0):
+    if not (is_integer(metadata.get("t", 0)) and metadata.get("t", 0) >= 0):
         fail(f"t must be a count of samples, got {metadata['t']!r}")
-    if not (isinstance(curve, list) and all(number(value) for value in curve)):
+    if not (isinstance(curve, list) and all(is_number(value) for value in curve)):
         fail("loss_curve must be a list of finite numbers")
     sizes = metadata["layer_sizes"]
     if len(sizes) > MAX_LAYERS + 1:
@@ -107,20 +107,20 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
 
 def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: Backend):
     """The fitted ``cls`` estimator that ``export`` described, with its weights on ``backend``."""
-    accepted = set(rules.FROM_FILES) & set(cls().get_params())  # hyperparameters of this estimator, nothing else
+    accepted = set(hyperparameters.FROM_FILES) & set(cls().get_params())  # this estimator's, nothing else
     params = {k: v for k, v in metadata["params"].items() if k in accepted}
     if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     model = cls(**{**params, "backend": backend})
     try:
-        rules.check(params)
+        hyperparameters.check(params)
         arch = Architecture(tuple(metadata["layer_sizes"]), tuple(metadata["activations"]), metadata["loss"],
                             metadata.get("batch_norm", False))
         if bool(params.get("batch_norm", arch.batch_norm)) != arch.batch_norm:
             raise ValueError(f"batch_norm {params['batch_norm']!r} disagrees with the layers' {arch.batch_norm!r}")
         if params.get("dtype", metadata["dtype"]) != metadata["dtype"]:
             raise ValueError(f"dtype {params['dtype']!r} disagrees with the arrays' {metadata['dtype']!r}")
-        if rules.hidden_sizes(model.hidden_layer_sizes) != arch.layer_sizes[1:-1]:
+        if hyperparameters.hidden_sizes(model.hidden_layer_sizes) != arch.layer_sizes[1:-1]:
             raise ValueError(f"hidden_layer_sizes {model.hidden_layer_sizes} disagree with the layers "
                              f"{list(arch.layer_sizes)}")
     except (ValueError, TypeError) as error:
@@ -210,7 +210,7 @@ def _json_value(value):
     """A get_params value as JSON: tuples become lists, and what JSON cannot hold becomes None."""
     if isinstance(value, tuple):
         return [_json_value(v) for v in value]
-    if isinstance(value, (str, bool, type(None))) or number(value) or integer(value):
+    if isinstance(value, (str, bool, type(None))) or is_number(value) or is_integer(value):
         return value.item() if isinstance(value, np.generic) else value
     if isinstance(value, os.PathLike):
         return os.fspath(value)

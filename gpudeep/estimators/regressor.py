@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from . import docs
+from . import docs, hyperparameters
 from .base import _DeepNetwork
 
 
@@ -17,7 +17,7 @@ class DeepRegressor(RegressorMixin, _DeepNetwork):
 
     Parameters
     ----------
-{docs.PARAMETERS}
+{hyperparameters.documentation("DeepRegressor")}
 
     Attributes
     ----------
