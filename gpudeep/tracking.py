@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .training import Callback
+from .training.progress import display_name
 
 DEFAULT_STORE = "sqlite:///mlflow.db"
 INSTALL = "pip install 'gpudeep[track]'"
@@ -82,7 +83,7 @@ class MlflowTracker(Callback):
 
         score = getattr(self.model, "_score_name", "score")
         now = int(time.time() * 1000)
-        metrics = [Metric(name.replace("score", score), value, now, state.epoch) for name, value in logs.items()]
+        metrics = [Metric(display_name(name, score), value, now, state.epoch) for name, value in logs.items()]
         self.client.log_batch(self.run_id, metrics=metrics)
         return False
 

@@ -195,7 +195,7 @@ def test_logistic_is_an_alias_of_sigmoid():
 
 def test_predict_works_in_chunks_within_its_memory_budget(monkeypatch):
     from gpudeep.backends import Backend
-    from gpudeep.estimators import base as estimators
+    from gpudeep.estimators import predicting as estimators
 
     X, y = make_classification(n_samples=50, n_features=4, n_redundant=0, random_state=0)
     model = DeepClassifier(**FAST, dtype="float64").fit(X, y)  # layers 4, 32, 1

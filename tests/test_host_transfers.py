@@ -57,7 +57,7 @@ def test_the_guard_computes_what_numpy_does():
     {"solver": "adam", "class_weight": "balanced", "weighted": True},  # sample and class weights on the device
 ])
 def test_fit_moves_the_metrics_once_per_epoch_and_predict_once_per_chunk(settings, monkeypatch):
-    from gpudeep.estimators import base as estimators
+    from gpudeep.estimators import predicting as estimators
 
     transfers = []
     weighted = settings.get("weighted", False)

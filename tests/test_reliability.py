@@ -664,7 +664,7 @@ def test_divergence_stops_in_the_first_epoch_and_never_reaches_disk(backend, tmp
 
 
 def test_running_out_of_memory_says_what_and_how_much(monkeypatch):
-    from gpudeep.estimators import base as estimators
+    from gpudeep.estimators import predicting as estimators
     from gpudeep.training import step as training
 
     def exhausted(*args, **kwargs):
@@ -685,7 +685,7 @@ def test_gpu_memory_limit(monkeypatch):
     """With CuPy's pool capped at 64 MiB: a clear error for a batch too big, chunked predict within it."""
     import cupy
 
-    from gpudeep.estimators import base as estimators
+    from gpudeep.estimators import predicting as estimators
 
     pool = cupy.get_default_memory_pool()
     X = np.random.default_rng(0).normal(size=(20_000, 256))
@@ -719,7 +719,7 @@ def float64_model():
 @settings(max_examples=30, deadline=None)
 @given(order=st.permutations(range(40)), budget_rows=st.integers(1, 50))
 def test_predictions_do_not_depend_on_order_or_batch(float64_model, order, budget_rows):
-    from gpudeep.estimators import base as estimators
+    from gpudeep.estimators import predicting as estimators
 
     reference = float64_model.predict_proba(X_GOOD)
     bytes_per_row = 8 * (4 + 2 * (16 + 8 + 3))

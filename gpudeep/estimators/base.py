@@ -10,26 +10,22 @@ Predictions come back as NumPy arrays whatever the backend.
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ..activations import ACTIVATIONS, by_sklearn_name
 from ..backends import Backend, get_backend
 from ..distributed import DataParallelStep, world
-from ..network import Architecture, forward, init_parameters
+from ..network import Architecture, init_parameters
 from ..optim import OPTIMIZERS, SCHEDULES
 from ..training import Callback, EarlyStopping, LastFinishedEpoch, TrainingDivergedError, TrainingState, train
-from . import hyperparameters
-from .inputs import check_labels, check_range, device_rows, explained, seed_of
+from . import attributes, fitting, hyperparameters
+from .inputs import seed_of
 from .persistence import checkpoint_writer, load_checkpoint
-
-PREDICT_MEMORY_BYTES = 256 * 2**20  # device memory one forward pass at prediction time may use
 
 
 class _DeepNetwork(BaseEstimator):
@@ -134,66 +130,26 @@ class _DeepNetwork(BaseEstimator):
 
     def _fit(self, X, y, *, incremental: bool, classes=None, resume_from=None, sample_weight=None,
              validation_data=None, callbacks=None):
+        """Host data (checked, scaled, encoded, weighted), the ranks' agreement and seed, the network on its
+        backend, the one move to the device, training, then the fitted attributes: each once, in that order."""
         self._check_hyperparameters()
         callbacks = self._check_callbacks(callbacks)
         continuing = (incremental or self.warm_start) and hasattr(self, "state_")
-        X, Y, y = self._host_data(X, y, continuing=continuing, classes=classes)
-        weights = self._sample_weights(sample_weight, X, y)
-        validation_host = None if validation_data is None else self._host_validation(validation_data, Y.shape[1])
         group = world() if self.distributed else None
-        if group is not None:
-            with group.ending_the_job_on_failure():
-                group.check_agreement(self._facts(X, Y))
-        seed = seed_of(self.random_state) if group is None else group.broadcast_seed(seed_of(self.random_state))
-        if self.early_stopping and not incremental and validation_host is None:
-            X, X_val, Y, Y_val, weights = self._validation_split(X, Y, y, weights, seed)
-            validation_host = (X_val, Y_val)
-
-        if not continuing:
-            if group is not None:
-                self.backend_ = group.agree_on_backend(self.backend)
-            else:
-                self.backend_ = self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
-            with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
-                self.state_ = self._initial_state(X.shape[1], Y.shape[1], seed)
-        backend, state = self.backend_, self.state_
-        if group is not None:
-            with group.ending_the_job_on_failure():
-                group.bind(backend)
-                group.broadcast_parameters(backend, state.params)
-        if resume_from is not None:
-            load_checkpoint(resume_from, self)
-        with backend.memory_guard(f"moving {X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
-            X_device, Y_device = device_rows(backend, X, self.dtype), device_rows(backend, Y, self.dtype)
-            weights = None if weights is None else device_rows(backend, weights, self.dtype)
-            validation = None
-            if validation_host is not None:
-                validation = tuple(device_rows(backend, a, self.dtype) for a in validation_host)
-
-        root = group is None or group.is_root  # only rank 0 reports and writes files
-        stopper = None if incremental else self._early_stopping(state, monitor_validation=(
-            validation is not None and (self.early_stopping or validation_data is None)))
-        writer = checkpoint_writer(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
+        host = fitting.prepare(self, X, y, sample_weight, validation_data, continuing=continuing, classes=classes)
+        seed = self._agreed_seed(host, group)
+        if self.early_stopping and not incremental and host.validation is None:
+            host = fitting.held_out(self, host, seed)
+        backend, state = self._network(host, seed, group, continuing=continuing, resume_from=resume_from)
+        data = fitting.on_device(backend, host, self.dtype)
         epochs = 1 if incremental else self.max_iter - (state.epoch if resume_from is not None else 0)
-        batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
-        last_epoch = LastFinishedEpoch(state, backend)
-        for callback in callbacks:
-            callback.set_model(self)
+        stopper = None if incremental else self._early_stopping(state, monitor_validation=(
+            data.validation is not None and (self.early_stopping or validation_data is None)))
         epochs_before = state.epoch
-        with contextlib.nullcontext() if group is None else group.ending_the_job_on_failure(), \
-                self._unfitted_if_diverged(), self._at_the_last_epoch_if_interrupted(last_epoch, group, validation):
-            with backend.on_device(), backend.allow_tf32(self.tf32):
-                history = train(
-                    backend, state, X_device, Y_device,
-                    epochs=max(epochs, 0), batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
-                    dropout=self.dropout, schedule=SCHEDULES.get(self.learning_rate)(self.learning_rate_init),
-                    sample_weight=weights, validation=validation, score=self._device_score,
-                    callbacks=[c for c in (stopper, writer, last_epoch) if c is not None] + (callbacks if root else []),
-                    verbose=int(self.verbose) if root else 0, score_name=self._score_name, n_jobs=self.n_jobs,
-                    step=None if group is None else DataParallelStep(group, backend),
-                )
-        self.t_ = (self.t_ if continuing and hasattr(self, "t_") else 0) + X.shape[0] * (state.epoch - epochs_before)
-        self._record(history, group, has_validation=validation is not None)
+        history = self._train(backend, state, data, group, stopper, callbacks, max(epochs, 0))
+        self.t_ = (self.t_ if continuing and hasattr(self, "t_") else 0) + host.X.shape[0] * (state.epoch -
+                                                                                              epochs_before)
+        attributes.record(self, history, group, has_validation=data.validation is not None)
         if stopper is not None and epochs > 0 and not stopper.stopped:
             warnings.warn(
                 f"{type(self).__name__} reached max_iter={self.max_iter} epochs without converging "
@@ -201,6 +157,57 @@ class _DeepNetwork(BaseEstimator):
                 ConvergenceWarning, stacklevel=3,
             )
         return self
+
+    def _agreed_seed(self, host: fitting.HostFit, group):
+        """The fit's seed: ``random_state``'s, or rank 0's once every rank is known to hold the same data and
+        settings."""
+        if group is None:
+            return seed_of(self.random_state)
+        with group.ending_the_job_on_failure():
+            group.check_agreement(fitting.facts(self, host.X, host.Y))
+        return group.broadcast_seed(seed_of(self.random_state))
+
+    def _network(self, host: fitting.HostFit, seed, group, *, continuing: bool, resume_from):
+        """(backend, training state): a new network on the resolved backend unless continuing, the same on every
+        rank, then the checkpoint's state when resuming."""
+        if not continuing:
+            if group is not None:
+                self.backend_ = group.agree_on_backend(self.backend)
+            else:
+                self.backend_ = self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
+            with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
+                self.state_ = self._initial_state(host.X.shape[1], host.Y.shape[1], seed)
+        if group is not None:
+            with group.ending_the_job_on_failure():
+                group.bind(self.backend_)
+                group.broadcast_parameters(self.backend_, self.state_.params)
+        if resume_from is not None:
+            load_checkpoint(resume_from, self)
+        return self.backend_, self.state_
+
+    def _train(self, backend: Backend, state: TrainingState, data: fitting.DeviceFit, group, stopper, callbacks,
+               epochs: int):
+        """``training.train`` on the device data, with the estimator's callbacks, under its guards (a diverged
+        fit forgets its weights; an interrupted one keeps the last finished epoch)."""
+        root = group is None or group.is_root  # only rank 0 reports and writes files
+        writer = checkpoint_writer(self, self.checkpoint_path) if self.checkpoint_path is not None and root else None
+        batch_size = min(200, data.X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, data.X.shape[0])
+        last_epoch = LastFinishedEpoch(state, backend)
+        for callback in callbacks:
+            callback.set_model(self)
+        ranks = contextlib.nullcontext() if group is None else group.ending_the_job_on_failure()
+        interrupted = self._at_the_last_epoch_if_interrupted(last_epoch, group, data.validation)
+        with ranks, self._unfitted_if_diverged(), interrupted:
+            with backend.on_device(), backend.allow_tf32(self.tf32):
+                return train(
+                    backend, state, data.X, data.Y,
+                    epochs=epochs, batch_size=batch_size, shuffle=self.shuffle, l2=self.alpha,
+                    dropout=self.dropout, schedule=SCHEDULES.get(self.learning_rate)(self.learning_rate_init),
+                    sample_weight=data.weights, validation=data.validation, score=self._device_score,
+                    callbacks=[c for c in (stopper, writer, last_epoch) if c is not None] + (callbacks if root else []),
+                    verbose=int(self.verbose) if root else 0, score_name=self._score_name, n_jobs=self.n_jobs,
+                    step=None if group is None else DataParallelStep(group, backend),
+                )
 
     @contextlib.contextmanager
     def _at_the_last_epoch_if_interrupted(self, last_epoch: LastFinishedEpoch, group, validation):
@@ -210,7 +217,7 @@ class _DeepNetwork(BaseEstimator):
             yield
         except KeyboardInterrupt:
             last_epoch.restore(self.state_)
-            self._record(self.state_.history, group, has_validation=validation is not None)
+            attributes.record(self, self.state_.history, group, has_validation=validation is not None)
             raise
 
     @contextlib.contextmanager
@@ -232,84 +239,9 @@ class _DeepNetwork(BaseEstimator):
                             f"subclass Callback and override on_epoch_end (and on_train_begin, on_train_end)")
         return callbacks
 
-    def _sample_weights(self, sample_weight, X, y) -> np.ndarray | None:
-        """Each sample's weight ``(n_samples,)``, averaging 1 (``sample_weight`` times the class weights), or
-        None when every sample counts the same."""
-        class_weights = self._class_weights(y)
-        if sample_weight is None and class_weights is None:
-            return None
-        weights = np.ones(X.shape[0]) if sample_weight is None else _checked_weights(sample_weight, X.shape[0])
-        if class_weights is not None:
-            weights = weights * class_weights
-        total = weights.sum()
-        if not total > 0:
-            raise ValueError("the sample weights are all zero, so no sample counts; give some samples weight > 0")
-        return weights * (len(weights) / total)
-
     def _class_weights(self, y) -> np.ndarray | None:
         """Per-sample weights from the classes (``class_weight``); None for a regressor or without them."""
         return None
-
-    def _host_validation(self, validation_data, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
-        """(X_val, Y_val) on the host from ``validation_data = (X_val, y_val)``, checked, scaled and encoded
-        as the training data were (Y_val with the training targets' ``n_outputs`` columns)."""
-        try:
-            X_val, y_val = validation_data
-        except (TypeError, ValueError):
-            raise ValueError("validation_data must be a pair (X_val, y_val)") from None
-        if self._is_classifier:
-            check_labels(y_val)
-        with explained():
-            X_val = self._scale(validate_data(self, X_val, reset=False, dtype=(np.float64, np.float32)))
-            y_val = np.asarray(y_val)
-            if len(y_val) != len(X_val):
-                raise ValueError(f"validation_data has {len(X_val)} samples in X_val but {len(y_val)} in y_val; "
-                                 f"X and y need one entry per sample")
-        Y_val = self._encode_targets(y_val, first_fit=False, classes=None)
-        if Y_val.shape[1] != n_outputs:
-            raise ValueError(f"validation_data's y_val has {Y_val.shape[1]} target(s) per sample but the training "
-                             f"y has {n_outputs}; give y_val the training targets' shape")
-        check_range("validation X", X_val, self.dtype)
-        return X_val, Y_val
-
-    def _host_data(self, X, y, *, continuing: bool, classes):
-        """(X, Y, y) on the host, checked: X scaled (its scaling learnt on a first fit), Y encoded for the network."""
-        if self._is_classifier:
-            check_labels(y)
-        with explained():
-            X, y = validate_data(self, X, y, reset=not continuing, dtype=(np.float64, np.float32),
-                                 multi_output=self._multi_output, y_numeric=not self._is_classifier)
-        Y = self._encode_targets(y, first_fit=not continuing, classes=classes)
-        if not continuing:
-            self._fit_input_scaling(X)
-        X = self._scale(X)
-        check_range("X", X, self.dtype)
-        check_range("y", Y, self.dtype)
-        return X, Y, y
-
-    def _facts(self, X, Y) -> dict:
-        """What every rank of a data-parallel fit must agree on: the data's shapes and the settings."""
-        machine = ("backend", "checkpoint_path", "verbose", "n_jobs", "random_state")  # the seed is rank 0's anyway
-        settings = {key: repr(value) for key, value in self.get_params().items() if key not in machine}
-        return {"samples": X.shape[0], "features": X.shape[1], "outputs": Y.shape[1], **settings}
-
-    def _validation_split(self, X, Y, y, weights, seed):
-        """(X, X_val, Y, Y_val, weights): ``validation_fraction`` of the samples held out, of each class for a
-        classifier; the training samples' weights (or None)."""
-        arrays = (X, Y) if weights is None else (X, Y, weights)
-        try:
-            X, X_val, Y, Y_val, *weights = train_test_split(
-                *arrays, test_size=self.validation_fraction, random_state=seed,
-                stratify=y if self._is_classifier else None)
-            return X, X_val, Y, Y_val, (weights[0] if weights else None)
-        except ValueError as error:
-            if not self._is_classifier or "least populated class" not in str(error):
-                raise
-            counts = dict(zip(*np.unique(y, return_counts=True)))
-            rare = [label for label, count in counts.items() if count < 2]
-            raise ValueError(f"early_stopping holds out validation_fraction={self.validation_fraction} of each class, "
-                             f"but classes {rare} have a single sample; add samples of them or set "
-                             f"early_stopping=False") from None
 
     def _early_stopping(self, state: TrainingState, *, monitor_validation: bool) -> EarlyStopping:
         """Stop on the validation score when asked to (``early_stopping``, or validation data held out by it),
@@ -319,28 +251,6 @@ class _DeepNetwork(BaseEstimator):
                                 restore_best_weights=monitor_validation)
         stopper.resume(state.history)
         return stopper
-
-    def _record(self, history, group, *, has_validation: bool) -> None:
-        """The fitted attributes scikit-learn users look for, from the run's history."""
-        self.rank_ = 0 if group is None else group.rank
-        self.allreduce_seconds_ = 0.0 if group is None else group.allreduce_seconds
-        self.n_iter_ = self.state_.epoch
-        self.n_steps_ = self.state_.step
-        self.loss_curve_ = list(history.loss)
-        self.loss_ = history.loss[-1] if history.loss else math.nan
-        self.best_loss_ = None if has_validation else min(history.loss, default=math.nan)
-        self.validation_scores_ = list(history.val_score) if has_validation else None
-        self.best_validation_score_ = max(history.val_score, default=math.nan) if has_validation else None
-        self.history_ = {name.replace("score", self._score_name): list(values)
-                         for name, values in history.as_dict().items() if values}
-        self._describe_network()
-
-    def _describe_network(self) -> None:
-        """The fitted network's shape, named as scikit-learn's MLP names it."""
-        arch = self.state_.arch
-        self.n_layers_ = arch.L + 1  # counting the input layer
-        self.n_outputs_ = arch.layer_sizes[-1]
-        self.out_activation_ = ACTIVATIONS.get(arch.activations[-1]).sklearn_name
 
     @property
     def coefs_(self) -> list[np.ndarray]:
@@ -377,70 +287,9 @@ class _DeepNetwork(BaseEstimator):
         """``ValueError`` naming the parameter, the rule and the value received (see ``hyperparameters.TABLE``)."""
         hyperparameters.check(self.get_params())
 
-    def _fit_input_scaling(self, X: np.ndarray) -> None:
-        """With ``standardize``, learn each feature's mean and standard deviation (1 where it is 0)."""
-        if self.standardize:
-            with np.errstate(over="ignore", invalid="ignore"):
-                mean, scale = X.mean(axis=0), X.std(axis=0)
-            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
-                raise ValueError("X's values are too large to standardize (their mean or standard deviation "
-                                 "overflows float64); divide X by a constant first")
-            self.input_mean_ = mean
-            self.input_scale_ = np.where(scale > 0, scale, 1.0)
-        else:
-            self.input_mean_, self.input_scale_ = None, None
-
-    def _scale(self, X: np.ndarray) -> np.ndarray:
-        return X if self.input_mean_ is None else (X - self.input_mean_) / self.input_scale_
-
     # -- prediction --------------------------------------------------------------------------
-
-    def _output(self, X) -> np.ndarray:
-        """A[L] for host X ``(n_samples, n_features)``, as a float64 NumPy array ``(n_samples, n[L])``."""
-        check_is_fitted(self, "state_")
-        with explained():
-            X = self._scale(validate_data(self, X, reset=False, dtype=(np.float64, np.float32)))
-        check_range("X", X, self.dtype)
-        backend, state = self.backend_, self.state_
-        rows = self._predict_chunk_rows()
-        outputs = []
-        with (
-            backend.memory_guard(f"predicting {rows} rows at a time",
-                                 "lower gpudeep.estimators.base.PREDICT_MEMORY_BYTES"),
-            backend.on_device(),
-            backend.allow_tf32(self.tf32),
-            backend.blas_threads(state.arch.forward_flops(min(rows, X.shape[0])), self.n_jobs),
-        ):
-            for start in range(0, X.shape[0], rows):
-                X_chunk = device_rows(backend, X[start:start + rows], self.dtype)
-                A_L = forward(backend.xp, state.arch, state.params, X_chunk.T).A[state.arch.L]
-                outputs.append(backend.to_numpy(A_L).T.astype(np.float64))
-        if len(outputs) > 1:
-            backend.release_memory()  # a large input: give the pool's blocks back
-        return np.concatenate(outputs) if outputs else np.empty((0, state.arch.layer_sizes[-1]))
-
-    def _predict_chunk_rows(self) -> int:
-        """Rows per forward pass so that its input, Z[l] and A[l] fit in PREDICT_MEMORY_BYTES."""
-        sizes = self.state_.arch.layer_sizes
-        bytes_per_row = np.dtype(self.dtype).itemsize * (sizes[0] + 2 * sum(sizes[1:]))
-        return max(1, PREDICT_MEMORY_BYTES // bytes_per_row)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-def _checked_weights(sample_weight, n_samples: int) -> np.ndarray:
-    """``sample_weight`` as float64 ``(n_samples,)``; ``ValueError`` unless it is finite and non-negative."""
-    try:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"sample_weight must be numbers, one per sample, got {type(sample_weight).__name__}") \
-            from None
-    if weights.shape != (n_samples,):
-        raise ValueError(f"sample_weight must have one weight per sample, shape ({n_samples},), "
-                         f"got shape {weights.shape}")
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise ValueError("sample_weight must be finite and non-negative; give every sample a weight >= 0")
-    return weights

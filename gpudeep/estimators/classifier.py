@@ -7,7 +7,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 
-from . import docs, hyperparameters
+from . import docs, hyperparameters, predicting
 from .base import _DeepNetwork
 
 
@@ -147,7 +147,7 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities ``(n_samples, n_classes)``, columns in the order of ``classes_``."""
-        A_L = self._output(X)
+        A_L = predicting.output(self, X)
         return np.hstack([1 - A_L, A_L]) if len(self.classes_) == 2 else A_L
 
     def predict(self, X) -> np.ndarray:

@@ -20,7 +20,7 @@ from ..checks import is_integer, is_number
 from ..network import Architecture, layouts
 from ..parameters import Parameters, shapes
 from ..training import EveryEpoch, TrainingState, checkpoint
-from . import hyperparameters
+from . import attributes, hyperparameters
 from .inputs import seed_of
 
 MAX_LAYERS = 1000  # the most layers a model file may declare
@@ -154,7 +154,7 @@ def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: B
         model.feature_names_in_ = np.asarray([str(name) for name in arrays["feature_names"]], dtype=object)
     model.n_iter_ = metadata.get("n_iter", 0)
     model.t_ = metadata.get("t", 0)
-    model._describe_network()
+    attributes.describe_network(model)
     model.loss_curve_ = list(metadata.get("loss_curve", []))
     return model
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from . import docs, hyperparameters
+from . import docs, hyperparameters, predicting
 from .base import _DeepNetwork
 
 
@@ -64,7 +64,7 @@ class DeepRegressor(RegressorMixin, _DeepNetwork):
 
     def predict(self, X) -> np.ndarray:
         """Predictions ``(n_samples,)``, or ``(n_samples, n_outputs)`` when fitted on several targets."""
-        A_L = self._output(X)
+        A_L = predicting.output(self, X)
         return A_L[:, 0] if self.n_outputs_ == 1 else A_L
 
     def __sklearn_tags__(self):

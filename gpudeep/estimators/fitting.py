@@ -1,0 +1,173 @@
+"""A fit's data on the host, prepared in one place: checked with scikit-learn's own checks, scaled, encoded
+and weighted, the validation rows held out; then moved to the device once. Nothing here runs on a device
+before ``on_device``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import validate_data
+
+from ..backends import Backend
+from .inputs import check_labels, check_range, device_rows, explained
+
+
+@dataclass
+class HostFit:
+    """X ``(m, n[0])`` scaled, Y ``(m, n[L])`` encoded for the network, y as given (checked), each sample's
+    weight ``(m,)`` or None, and (X_val, Y_val) or None: host arrays, samples as rows."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+    validation: tuple[np.ndarray, np.ndarray] | None
+
+
+def prepare(model, X, y, sample_weight, validation_data, *, continuing: bool, classes) -> HostFit:
+    """The fit's host data for ``model`` (which learns its input scaling, labels and feature names here on
+    a first fit)."""
+    X, Y, y = host_data(model, X, y, continuing=continuing, classes=classes)
+    weights = sample_weights(model, sample_weight, X, y)
+    validation = None if validation_data is None else host_validation(model, validation_data, Y.shape[1])
+    return HostFit(X, Y, y, weights, validation)
+
+
+def held_out(model, host: HostFit, seed) -> HostFit:
+    """``host`` with ``validation_fraction`` of its samples held out as the validation data."""
+    X, X_val, Y, Y_val, weights = validation_split(model, host.X, host.Y, host.y, host.weights, seed)
+    return HostFit(X, Y, host.y, weights, (X_val, Y_val))
+
+
+@dataclass
+class DeviceFit:
+    """``HostFit``'s arrays on the device (C-contiguous rows), in the fit's dtype."""
+
+    X: object
+    Y: object
+    weights: object
+    validation: tuple | None
+
+
+def on_device(backend: Backend, host: HostFit, dtype: str) -> DeviceFit:
+    """The one move of a fit's data to the device."""
+    with backend.memory_guard(f"moving {host.X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
+        weights = None if host.weights is None else device_rows(backend, host.weights, dtype)
+        validation = None if host.validation is None else tuple(device_rows(backend, a, dtype)
+                                                                 for a in host.validation)
+        return DeviceFit(device_rows(backend, host.X, dtype), device_rows(backend, host.Y, dtype), weights,
+                         validation)
+
+
+def host_data(model, X, y, *, continuing: bool, classes):
+    """(X, Y, y) on the host, checked: X scaled (its scaling learnt on a first fit), Y encoded for the network."""
+    if model._is_classifier:
+        check_labels(y)
+    with explained():
+        X, y = validate_data(model, X, y, reset=not continuing, dtype=(np.float64, np.float32),
+                             multi_output=model._multi_output, y_numeric=not model._is_classifier)
+    Y = model._encode_targets(y, first_fit=not continuing, classes=classes)
+    if not continuing:
+        fit_input_scaling(model, X)
+    X = scale(model, X)
+    check_range("X", X, model.dtype)
+    check_range("y", Y, model.dtype)
+    return X, Y, y
+
+
+def sample_weights(model, sample_weight, X, y) -> np.ndarray | None:
+    """Each sample's weight ``(n_samples,)``, averaging 1 (``sample_weight`` times the class weights), or
+    None when every sample counts the same."""
+    class_weights = model._class_weights(y)
+    if sample_weight is None and class_weights is None:
+        return None
+    weights = np.ones(X.shape[0]) if sample_weight is None else checked_weights(sample_weight, X.shape[0])
+    if class_weights is not None:
+        weights = weights * class_weights
+    total = weights.sum()
+    if not total > 0:
+        raise ValueError("the sample weights are all zero, so no sample counts; give some samples weight > 0")
+    return weights * (len(weights) / total)
+
+
+def host_validation(model, validation_data, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(X_val, Y_val) on the host from ``validation_data = (X_val, y_val)``, checked, scaled and encoded
+    as the training data were (Y_val with the training targets' ``n_outputs`` columns)."""
+    try:
+        X_val, y_val = validation_data
+    except (TypeError, ValueError):
+        raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+    if model._is_classifier:
+        check_labels(y_val)
+    with explained():
+        X_val = scale(model, validate_data(model, X_val, reset=False, dtype=(np.float64, np.float32)))
+        y_val = np.asarray(y_val)
+        if len(y_val) != len(X_val):
+            raise ValueError(f"validation_data has {len(X_val)} samples in X_val but {len(y_val)} in y_val; "
+                             f"X and y need one entry per sample")
+    Y_val = model._encode_targets(y_val, first_fit=False, classes=None)
+    if Y_val.shape[1] != n_outputs:
+        raise ValueError(f"validation_data's y_val has {Y_val.shape[1]} target(s) per sample but the training "
+                         f"y has {n_outputs}; give y_val the training targets' shape")
+    check_range("validation X", X_val, model.dtype)
+    return X_val, Y_val
+
+
+def facts(model, X, Y) -> dict:
+    """What every rank of a data-parallel fit must agree on: the data's shapes and the settings."""
+    machine = ("backend", "checkpoint_path", "verbose", "n_jobs", "random_state")  # the seed is rank 0's anyway
+    settings = {key: repr(value) for key, value in model.get_params().items() if key not in machine}
+    return {"samples": X.shape[0], "features": X.shape[1], "outputs": Y.shape[1], **settings}
+
+
+def validation_split(model, X, Y, y, weights, seed):
+    """(X, X_val, Y, Y_val, weights): ``validation_fraction`` of the samples held out, of each class for a
+    classifier; the training samples' weights (or None)."""
+    arrays = (X, Y) if weights is None else (X, Y, weights)
+    try:
+        X, X_val, Y, Y_val, *weights = train_test_split(
+            *arrays, test_size=model.validation_fraction, random_state=seed,
+            stratify=y if model._is_classifier else None)
+        return X, X_val, Y, Y_val, (weights[0] if weights else None)
+    except ValueError as error:
+        if not model._is_classifier or "least populated class" not in str(error):
+            raise
+        counts = dict(zip(*np.unique(y, return_counts=True)))
+        rare = [label for label, count in counts.items() if count < 2]
+        raise ValueError(f"early_stopping holds out validation_fraction={model.validation_fraction} of each class, "
+                         f"but classes {rare} have a single sample; add samples of them or set "
+                         f"early_stopping=False") from None
+
+
+def fit_input_scaling(model, X: np.ndarray) -> None:
+    """With ``standardize``, learn each feature's mean and standard deviation (1 where it is 0)."""
+    if model.standardize:
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, scale = X.mean(axis=0), X.std(axis=0)
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+            raise ValueError("X's values are too large to standardize (their mean or standard deviation "
+                             "overflows float64); divide X by a constant first")
+        model.input_mean_ = mean
+        model.input_scale_ = np.where(scale > 0, scale, 1.0)
+    else:
+        model.input_mean_, model.input_scale_ = None, None
+
+def scale(model, X: np.ndarray) -> np.ndarray:
+    return X if model.input_mean_ is None else (X - model.input_mean_) / model.input_scale_
+
+
+def checked_weights(sample_weight, n_samples: int) -> np.ndarray:
+    """``sample_weight`` as float64 ``(n_samples,)``; ``ValueError`` unless it is finite and non-negative."""
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample_weight must be numbers, one per sample, got {type(sample_weight).__name__}") \
+            from None
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have one weight per sample, shape ({n_samples},), "
+                         f"got shape {weights.shape}")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("sample_weight must be finite and non-negative; give every sample a weight >= 0")
+    return weights
