@@ -1,7 +1,8 @@
 """The benchmark harness behind ``gpudeep bench``: outside the library's floors (no module of the library
 imports it), it times gpudeep against PyTorch and scikit-learn and writes Markdown tables.
 
-steps.py        one training step on the benchmark nets, the matrix-product peak, the CPU/GPU crossover
+steps.py        one training step on the benchmark nets, the matrix-product peak
+crossover.py    the width and batch from which the GPU beats the CPU
 jobs.py         the jobs users run whole: an MNIST-sized fit, the train command on a busy machine
 machine.py      what the numbers depend on (CPU, device, versions, threads)
 """
@@ -9,7 +10,7 @@ machine.py      what the numbers depend on (CPU, device, versions, threads)
 from __future__ import annotations
 
 from ..backends import Backend, get_backend
-from . import jobs, steps
+from . import crossover, jobs, steps
 from .machine import environment
 
 PARTS = ("step", "fit", "train")  # what ``gpudeep bench`` times
@@ -40,4 +41,4 @@ def report(backend: Backend, parts=PARTS, *, quick: bool = False, repeats: int =
 def crossover_report(repeats: int) -> str:
     """Where the GPU starts to beat the CPU, by width and batch (raises, with the reason, without a GPU)."""
     cpu, gpu = get_backend("numpy"), get_backend("cupy")
-    return steps.crossover_markdown(steps.crossover(cpu, gpu, repeats=repeats), environment(gpu))
+    return crossover.crossover_markdown(crossover.crossover(cpu, gpu, repeats=repeats), environment(gpu))
