@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from support.op_counter import OPERATIONS, counted  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "support"))
+from op_counter import OPERATIONS, counted  # noqa: E402
 
 import gpudeep  # noqa: E402
 from gpudeep.optim import SGD, Adam, RMSProp  # noqa: E402

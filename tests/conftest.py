@@ -1,13 +1,17 @@
 """One backend fixture for every math test, the skip rule for GPU tests, and the notebooks (nbmake) whenever
-the test extras are installed."""
+the test extras are installed. The tests' own helpers live in ``support/``, importable by name."""
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import sys
+from pathlib import Path
 
-import cupy_double
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "support"))
+import cupy_double  # noqa: E402
 
 from gpudeep.backends import BackendUnavailableError, get_backend
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 
@@ -91,10 +91,10 @@ def test_the_image_holds_what_the_test_suite_reads(tmp_path):
     collected = subprocess.run([*pytest_command, "--collect-only"], cwd=tree, env=env, capture_output=True,
                                text=True, check=False, timeout=300)
     assert collected.returncode == 0 and not re.search(r"\d+ errors?\b", collected.stdout), collected.stdout[-3000:]
-    readers = sorted(str(path.relative_to(tree)) for path in (tree / "tests").glob("test_*.py")
-                     if re.search(r"parents\[1\]|\bROOT\b", path.read_text()))
-    assert "tests/test_docker.py" in readers and "tests/test_readme.py" in readers
+    readers = sorted(str(path.relative_to(tree)) for path in (tree / "tests").rglob("test_*.py")
+                     if re.search(r"parents\[2\]|\bROOT\b", path.read_text()))
+    assert "tests/project/test_docker.py" in readers and "tests/project/test_readme.py" in readers
     ran = subprocess.run([*pytest_command, "-m", "not gpu", *readers, "--deselect",
-                          "tests/test_docker.py::test_the_image_holds_what_the_test_suite_reads"],
+                          "tests/project/test_docker.py::test_the_image_holds_what_the_test_suite_reads"],
                          cwd=tree, env=env, capture_output=True, text=True, check=False, timeout=600)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).parents[1] / "gpudeep"
+PACKAGE = Path(__file__).parents[2] / "gpudeep"
 FLOORS = {
     0: ["backends", "backend", "registry", "checks", "threads", "atomic", "archive"],
     1: ["activations", "losses", "initializers", "layers", "parameters"],

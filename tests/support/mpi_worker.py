@@ -1,4 +1,4 @@
-"""Run under mpirun by tests/test_distributed.py: data-parallel training, then rank 0 saves the weights."""
+"""Run under mpirun by tests/training/test_distributed.py: data-parallel training, then rank 0 saves the weights."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _rank() -> int:
 
 def main(solver: str, output: str, failing_rank: int | None = None, resume_from: str | None = None,
          rows: int = 150, uneven: int = 0, weighted: bool = False, double: bool = False) -> None:
-    """``double``: on CuPy's backend over the CuPy double (tests/cupy_double.py), whose NCCL sums over MPI."""
+    """``double``: on CuPy's backend over the CuPy double (tests/support/cupy_double.py), whose NCCL sums over MPI."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # gpudeep's notices: the all-reduce chosen
     if double:
         import cupy_double

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 SCRIPT = (ROOT / "scripts" / "gpu-check.sh").read_text()
 CUDA_IMAGE_STACK = {"gpudeep", "cupy", "numpy", "sklearn", "threadpoolctl", "tqdm", "matplotlib", "pytest", "pandas"}
 TEST_EXTRAS_BEYOND = ["nbmake", "ipykernel", "array_api_strict", "hypothesis"]
@@ -43,7 +43,7 @@ def test_the_gpu_tests_collect_without_the_test_extras_other_packages():
 
 
 def test_without_them_each_test_that_needs_one_skips_saying_which():
-    result = pytest_without(TEST_EXTRAS_BEYOND, "tests/test_activations.py")
+    result = pytest_without(TEST_EXTRAS_BEYOND, "tests/math/test_activations.py")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "hypothesis is not installed (pip install -e '.[test]')" in result.stdout
     assert "array_api_strict is not installed (pip install -e '.[test]')" in result.stdout
@@ -54,7 +54,8 @@ def run_the_check(tmp_path, startup: str):
     """scripts/gpu-check.sh into tmp_path/out, every Python it starts first running ``startup`` (a sitecustomize)."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n{startup}\n")
+    support = str(ROOT / "tests" / "support")
+    (site / "sitecustomize.py").write_text(f"import sys\nsys.path.insert(0, {support!r})\n{startup}\n")
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": f"{site}{os.pathsep}{ROOT}",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("GPUDEEP_BACKEND", None)

@@ -1,5 +1,5 @@
 """The backend's discipline, checked without a GPU: fit, predict, the training loop and the data-parallel step
-run on an array namespace that raises on every implicit conversion to the host (tests/host_guard.py), and
+run on an array namespace that raises on every implicit conversion to the host (tests/support/host_guard.py), and
 make only the transfers they mean, through ``Backend.to_numpy``: the epoch's metrics once per epoch, the
 predictions once per chunk. Not a GPU test: the same lines run on CuPy, where each hidden conversion would be
 a blocking device-to-host copy."""
@@ -21,7 +21,7 @@ from gpudeep.network import Architecture, init_parameters
 from gpudeep.optim import Adam
 from gpudeep.training import TrainingState, train
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[1] / "support"  # the helpers a subprocess imports
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(90, 5))
 Y_CLASSES = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)

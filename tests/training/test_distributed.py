@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[1] / "support"  # the helpers a subprocess imports
 MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
 needs_mpi = pytest.mark.skipif(
     MPIRUN is None or importlib.util.find_spec("mpi4py") is None,
@@ -251,7 +251,7 @@ def test_the_cuda_aware_query_reaches_the_mpi_library():
 @needs_mpi
 def test_the_distributed_benchmark_runs():
     """benchmarks/distributed.py, on a tiny net for a few steps: one table row from rank 0, every rank on its own."""
-    script = str(HERE.parent / "benchmarks" / "distributed.py")
+    script = str(Path(__file__).parents[2] / "benchmarks" / "distributed.py")
     result = mpirun(2, script, "--steps", "3", "--batch", "64", "--net", "tiny")
     assert result.returncode == 0, result.stderr[-3000:]
     header, row = result.stdout.strip().splitlines()

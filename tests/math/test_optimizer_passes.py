@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support.op_counter import OPERATIONS, counted
+from op_counter import OPERATIONS, counted
 
 from gpudeep import Architecture, get_backend, init_parameters
 from gpudeep.optim import SGD, Adam, RMSProp

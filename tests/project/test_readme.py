@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).parents[1] / "README.md").read_text()
-CI = (Path(__file__).parents[1] / ".ci" / "run").read_text()
+README = (Path(__file__).parents[2] / "README.md").read_text()
+CI = (Path(__file__).parents[2] / ".ci" / "run").read_text()
 
 
 @pytest.mark.parametrize("index, check", [(0, lambda value: value > 0.95), (1, lambda value: value < 0.1)])

@@ -8,7 +8,7 @@ statement of the CuPy backend runs in CPU-only CI.
   operation on arrays of another device raises, and so does an implicit conversion to NumPy (``np.asarray``);
   ``float()``, ``bool()`` and ``.item()`` work but are recorded as implicit transfers;
 - functions take CuPy's signatures (``zeros`` has no ``device=``), each checked against the real CuPy by
-  ``tests/test_cupy_double.py``;
+  ``tests/backends/test_cupy_double.py``;
 - ``fuse`` makes a kernel that records each launch and refuses operations that are not elementwise;
 - float32 products round their factors to TF32 (10 significant bits) while cuBLAS's compute type says so;
 - NCCL's all-reduce sums over MPI ranks, found by the buffer's device pointer.
