@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends.fusion import elementwise
+from .backends.fusion import elementwise, product_into
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Dense:
         """Write dW[l], db[l] into ``grads``; return dA[l-1] = W[l]ᵀ·dZ[l] (None unless ``needs_dA``)."""
         W, _ = p
         dW, db = grads
-        dW[...] = dZ @ A_prev.T  # dW[l] = dZ[l]·A[l-1]ᵀ
+        product_into(xp, dZ, A_prev.T, dW)  # dW[l] = dZ[l]·A[l-1]ᵀ
         db[...] = xp.sum(dZ, axis=1, keepdims=True)  # db[l] = Σ dZ[l] over samples
         return W.T @ dZ if needs_dA else None  # dA[l-1] = W[l]ᵀ·dZ[l]
 
@@ -107,7 +107,7 @@ class BatchNorm(Dense):
         # dU = (dẐ - mean(dẐ) - Ẑ∗mean(dẐ∗Ẑ)) / √(σ² + ε): μ and σ² depend on every sample of the batch
         dU = _through_batch_statistics(xp, dZ_hat, Z_hat, xp.mean(dZ_hat, axis=1, keepdims=True),
                                        xp.mean(dZ_hat * Z_hat, axis=1, keepdims=True), inverse_std)
-        dW[...] = dU @ A_prev.T  # dW[l] = dU·A[l-1]ᵀ
+        product_into(xp, dU, A_prev.T, dW)  # dW[l] = dU·A[l-1]ᵀ
         return W.T @ dU if needs_dA else None  # dA[l-1] = W[l]ᵀ·dU
 
 

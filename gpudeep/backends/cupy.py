@@ -13,7 +13,7 @@ from types import ModuleType
 from .base import Backend, Probe, Reduction, Stopwatch, Uniform
 from .cupy_probe import probe_gpu
 from .cupy_probe import versions as versions  # the module's report for `gpudeep info`
-from .fusion import FUSERS
+from .fusion import FUSERS, PRODUCTS_INTO
 
 
 class CupyBackend(Backend):
@@ -33,6 +33,7 @@ class CupyBackend(Backend):
         gpu_name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         description = f"GPU {index}: {gpu_name}, {props['totalGlobalMem'] / 2**30:.1f} GiB"
         enable_fusion(cupy)
+        PRODUCTS_INTO.add(cupy)  # cupy.matmul writes into out=: gradients go straight into the buffer's views
         return cls("cupy", cupy, gpu, description, reason, index)
 
     def versions(self) -> dict[str, str]:

@@ -1,5 +1,7 @@
-"""Fused elementwise kernels: ``@elementwise`` marks a function of the math as one kernel where a library
-can fuse it; a library's backend registers how it fuses in ``FUSERS``."""
+"""What a library can do in fewer passes than the math as written, with the portable equivalent beside it:
+``@elementwise`` marks a function of the math as one kernel where a library can fuse it (its backend
+registers how in ``FUSERS``); ``product_into`` writes a matrix product straight into a buffer's view where
+the library's ``matmul`` takes ``out=`` (its backend registers it in ``PRODUCTS_INTO``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,16 @@ from types import ModuleType
 
 # namespace -> maker(function, kernel_name) of a fused kernel: registered by a backend whose library fuses
 FUSERS: dict[ModuleType, Callable] = {}
+PRODUCTS_INTO: set[ModuleType] = set()  # namespaces whose matmul writes into out=, registered by their backend
+
+
+def product_into(xp, A, B, out) -> None:
+    """out[...] = A @ B: written straight into ``out`` (a view of a buffer) where the library can, with no
+    temporary and no copy; assigned elsewhere."""
+    if xp in PRODUCTS_INTO:
+        xp.matmul(A, B, out=out)
+    else:
+        out[...] = A @ B
 
 
 def elementwise(function: Callable) -> Callable:

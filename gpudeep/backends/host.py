@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend, Probe
+from .fusion import PRODUCTS_INTO
 
 
 def probe(device=None) -> Probe:
@@ -15,6 +16,7 @@ def probe(device=None) -> Probe:
 
 
 def make(device, reason: str) -> Backend:
+    PRODUCTS_INTO.add(np)  # gradients are written into the parameter buffer's views without a copy
     return Backend("numpy", np, "cpu", "CPU", reason)
 
 

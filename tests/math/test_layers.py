@@ -83,3 +83,29 @@ def test_a_model_file_written_before_the_parameter_buffer_loads_and_predicts_the
     assert not model.batch_norm and [layer.kind for layer in model.state_.arch.layers] == ["dense", "dense"]
     X, _ = load_iris(return_X_y=True)
     np.testing.assert_array_equal(model.predict_proba(X[:10]), np.load(files / "before_buffers_classifier_proba.npy"))
+
+
+def test_a_training_steps_gradients_are_written_into_the_buffer_without_a_temporary():
+    """On NumPy, dW[l] = dZ[l]·A[l-1]ᵀ goes straight into the gradient buffer's view (matmul's ``out=``):
+    a backward pass allocates nothing the size of W[1] (784 × 256 float32, 784 KiB)."""
+    import tracemalloc
+
+    from gpudeep import backward, get_backend
+
+    backend = get_backend("numpy")
+    arch = Architecture.build((784, 256, 128, 10), loss="categorical_cross_entropy")
+    params = init_parameters(arch, backend, rng=0)
+    rng = np.random.default_rng(0)
+    X = rng.random((784, 8), dtype=np.float32)
+    Y = np.eye(10, dtype=np.float32)[:, rng.integers(10, size=8)]
+    grads = params.grads()
+    cache = forward(np, arch, params, X, training=True)
+    tracemalloc.start()
+    backward(np, arch, params, cache, Y, out=grads)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 784 * 256 * 4 // 2, peak
+    expected = backward(np, arch, [tuple(p) for p in params], cache, Y)  # a list of pairs: assigned, not written into
+    for mine, theirs in zip(grads, expected):
+        for a, b in zip(mine, theirs):
+            np.testing.assert_array_equal(a, b)

@@ -106,6 +106,17 @@ def _matmul(left, right):
     return _device(left @ right)
 
 
+def matmul(*args, axes=None, axis=None, keepdims=False, casting="same_kind", dtype=None, signature=None, order="K",
+           out=None):
+    """CuPy's matmul of two arrays, writing into ``out`` (a double's array, perhaps a view) when given."""
+    product = _matmul(*args)
+    if out is None:
+        return product
+    _on_current_device(out)
+    out._data[...] = product._data
+    return out
+
+
 class ndarray:  # noqa: N801 - CuPy's name
     """A device array: NumPy data, the device it lives on, and CuPy's rules for leaving the device."""
 
@@ -521,7 +532,7 @@ def modules() -> dict[str, types.ModuleType]:
                      COMPUTE_TYPE_TF32=COMPUTE_TYPE_TF32)
     core = _module("cupy._core", _routines_linalg=linalg)
     cupy = _module("cupy", __version__=VERSION, ndarray=ndarray, float32=np.float32, float64=np.float64,
-                   asarray=asarray, asnumpy=asnumpy, zeros=zeros, arange=arange, fuse=fuse, cuda=cuda,
+                   asarray=asarray, asnumpy=asnumpy, zeros=zeros, arange=arange, matmul=matmul, fuse=fuse, cuda=cuda,
                    random=random, _core=core, get_default_memory_pool=get_default_memory_pool,
                    get_default_pinned_memory_pool=get_default_pinned_memory_pool, **functions)
     curand = _module("cupy_backends.cuda.libs.curand", CURAND_RNG_PSEUDO_PHILOX4_32_10=CURAND_RNG_PSEUDO_PHILOX4_32_10)
