@@ -1,14 +1,18 @@
 """The estimators: DeepClassifier and DeepRegressor (scikit-learn conventions), their model files and
 checkpoints, and the table of their hyperparameters.
 
-base.py         what both share: fit, predict, input scaling
-classifier.py   DeepClassifier           regressor.py    DeepRegressor
-hyperparameters.py  the hyperparameters' table: defaults, rules, docs, command-line options (imports no scikit-learn)
-persistence.py  model files and checkpoints of an estimator
-inputs.py       host-side input checks, seeds, the move of the data to the device
+base.py             what both share: scikit-learn's face, and fit in one pass down and back
+classifier.py       DeepClassifier               regressor.py    DeepRegressor
+hyperparameters.py  the parameters' one table: defaults, rules, docs, command-line options (no scikit-learn)
+fitting.py          a fit's host data, prepared in one place, and its one move to the device
+predicting.py       predictions in chunks that fit the device
+attributes.py       the fitted attributes (n_iter_, loss_curve_, history_, n_layers_, ...)
+persistence.py      model files and checkpoints of an estimator
+inputs.py           host-side input checks, seeds, device rows
+docs.py             the attributes' shared numpydoc
 
-The classes, and scikit-learn with them, are imported when first asked for, so that ``hyperparameters`` is cheap to
-import on its own.
+The classes, and scikit-learn with them, are imported when first asked for, so that ``hyperparameters`` is
+cheap to import on its own.
 """
 
 from __future__ import annotations
