@@ -185,7 +185,6 @@ TABLE = (
                   isinstance(v, dict) and all(is_number(w) and w >= 0 for w in v.values())),
               "None, 'balanced' or a dict of non-negative weights by class label", only="DeepClassifier"),
 )
-BY_NAME = {parameter.name: parameter for parameter in TABLE}
 # What a model file may restore: hyperparameters only. Never what reaches the filesystem, the process or the
 # machine (checkpoint_path, backend, distributed, n_jobs, verbose): those are the loading user's to set.
 FROM_FILES = tuple(parameter.name for parameter in TABLE if parameter.saved)
@@ -206,11 +205,6 @@ def check(params: dict, spelled: dict[str, str] | None = None) -> None:
         if parameter.accepts is not None and parameter.name in params and not parameter.accepts(params[parameter.name]):
             name = (spelled or {}).get(parameter.name, parameter.name)
             raise ValueError(f"{name} must be {parameter.expected}, got {params[parameter.name]!r}")
-
-
-def choices(name: str) -> tuple:
-    """The values parameter ``name`` accepts, for a parameter with a fixed set of them."""
-    return BY_NAME[name].choices
 
 
 def documentation(estimator: str) -> str:
