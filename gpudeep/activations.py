@@ -22,8 +22,8 @@ class Activation:
     """g and the backward step through it, for one activation.
 
     forward(xp, Z) -> A = g(Z).
-    backward(xp, dA, Z, A) -> dZ = dA ∗ g'(Z); None for softmax, whose derivative
-    only exists fused with its loss in the output layer.
+    backward(xp, dA, Z, A) -> dZ = dA ∗ g'(Z); None for softmax and exp, output activations whose
+    derivative is only used fused with their loss.
     init: the initializer of the weights feeding it (He for ReLUs, Glorot for the rest).
     sklearn_name: scikit-learn's name for it, where scikit-learn names it differently.
     """
@@ -104,6 +104,12 @@ def identity_backward(xp, dA, Z, A):
     return dA
 
 
+@elementwise
+def exp(xp, Z):
+    """e^Z (the output of a Poisson regression network: a positive rate)."""
+    return xp.exp(Z)
+
+
 def softmax(xp, Z):
     """exp(Z) / Σ exp(Z) over each column (one column per sample), shifted so it never overflows."""
     E = shifted_exp(xp, Z, xp.max(Z, axis=0, keepdims=True))
@@ -123,6 +129,7 @@ ACTIVATIONS = Registry.of("activation", {entry.name: entry for entry in (
     Activation("tanh", tanh, tanh_backward, init="xavier"),
     Activation("identity", identity, identity_backward, init="xavier"),
     Activation("softmax", softmax, None),
+    Activation("exp", exp, None),
 )})
 HIDDEN = tuple(name for name, entry in ACTIVATIONS.items() if entry.hidden_ok)  # those a hidden layer may use
 

@@ -114,7 +114,7 @@ def random_problem(arch: Architecture, m: int, rng=None) -> tuple[np.ndarray, np
     """Host data for a check: X ``(n[0], m)`` standard normal, Y ``(n[L], m)`` suited to the loss.
 
     Binary cross-entropy gets 0/1 labels, categorical cross-entropy one-hot
-    columns, mean squared error real targets.
+    columns, mean squared error real targets, the Poisson deviance counts (some of them 0).
     """
     rng = np.random.default_rng(rng)
     n_x, n_y = arch.layer_sizes[0], arch.layer_sizes[-1]
@@ -123,6 +123,8 @@ def random_problem(arch: Architecture, m: int, rng=None) -> tuple[np.ndarray, np
         Y = rng.integers(0, 2, size=(n_y, m)).astype(np.float64)
     elif arch.loss == "categorical_cross_entropy":
         Y = np.eye(n_y)[:, rng.integers(0, n_y, size=m)]
+    elif arch.loss == "poisson":
+        Y = rng.poisson(1.5, size=(n_y, m)).astype(np.float64)
     else:
         Y = rng.standard_normal((n_y, m))
     return X, Y

@@ -2,7 +2,7 @@
 
 Each loss is paired with the output activation whose derivative cancels with
 its own: sigmoid with binary cross-entropy, softmax with categorical
-cross-entropy, identity with mean squared error. For these pairs the output
+cross-entropy, identity with mean squared error, exp with the Poisson deviance. For these pairs the output
 layer's error is one fused expression, dZ[L] = (A[L] - Y) / m, that never
 divides by a probability. Y has the shape of A[L], ``(n[L], m)``.
 
@@ -74,6 +74,19 @@ def _half_squared_error(xp, AL, Y, two_m):
     return (AL - Y) * (AL - Y) / two_m
 
 
+def poisson_deviance(xp, ZL, AL, Y, s=None):
+    """(1/m) Σ [e^Z - Y·Z + Y·log Y - Y]: half the Poisson deviance of rates A = e^Z, computed from the logits
+    (Y·log Y is 0 where Y = 0). Y holds counts or rates, Y >= 0."""
+    return _weighted_sum(xp, _poisson_terms(xp, ZL, Y, Y.shape[1]), s)
+
+
+@elementwise
+def _poisson_terms(xp, Z, Y, m):
+    """(e^Z - Y·Z + Y·log Y - Y) / m, element by element."""
+    Y_log_Y = xp.where(Y > 0, Y * xp.log(xp.where(Y > 0, Y, 1.0)), 0.0)
+    return (xp.exp(Z) - Y * Z + Y_log_Y - Y) / m
+
+
 def _weighted_sum(xp, terms, s):
     """Σ terms, each column (sample) weighted by s ``(1, m)`` when there are sample weights."""
     return xp.sum(terms if s is None else terms * s)
@@ -96,6 +109,7 @@ LOSSES = Registry.of("loss", {entry.name: entry for entry in (
     Loss("binary_cross_entropy", "sigmoid", binary_cross_entropy),
     Loss("categorical_cross_entropy", "softmax", categorical_cross_entropy),
     Loss("mean_squared_error", "identity", mean_squared_error),
+    Loss("poisson", "exp", poisson_deviance),
 )}, plural="losses")
 
 

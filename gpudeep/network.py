@@ -204,7 +204,7 @@ def compute_cost(xp, arch: Architecture, cache: Cache, Y, s=None):
 
 def l2_penalty(xp, params, l2: float, m: int):
     """(λ/2m)·Σ‖W[l]‖², the L2 term of the cost, as a 0-d array."""
-    return sum(xp.sum(p[0] * p[0]) for p in params) * (l2 / (2 * m))  # p[0] is W[l]
+    return sum(xp.sum(p[0] * p[0]) for p in params) * (float(l2) / (2 * m))  # p[0] is W[l]
 
 
 def backward(xp, arch: Architecture, params, cache: Cache, Y, l2: float = 0.0, s=None, out=None):
@@ -237,7 +237,7 @@ def l2_gradient(params, grads, l2: float, m: int) -> None:
     """dW[l] += (λ/m)·W[l] for every layer, in place: the L2 penalty's gradient."""
     for p, g in zip(params, grads, strict=True):
         W, dW = p[0], g[0]
-        dW += (l2 / m) * W
+        dW += (float(l2) / m) * W  # a Python float: NumPy scalars (np.float64) are no Array API scalars
 
 
 def update(params, grads, learning_rate: float) -> None:

@@ -185,27 +185,45 @@ def _scaled_descent(xp, P, direction, square_mean, rate, epsilon):
 OPTIMIZERS = Registry.of("optimizer", {cls.name: cls for cls in (SGD, RMSProp, Adam)})
 
 
+# A schedule is made from the initial rate α0 (and its options) and gives the rate after a number of epochs and
+# samples trained on: schedule(epoch, samples). The loop sets it after every epoch, as scikit-learn does.
+
+
 def constant_schedule(initial: float):
-    """α(epoch) = α0."""
-    return lambda epoch: initial
+    """α = α0."""
+    return lambda epoch, samples: initial
+
+
+def invscaling_schedule(initial: float, power_t: float = 0.5):
+    """α = α0 / (t + 1)^power_t after t samples (scikit-learn's 'invscaling')."""
+    _check_rate("power_t", power_t, 0.0, math.inf, closed_low=True)
+    return lambda epoch, samples: initial / (samples + 1) ** power_t
+
+
+def adaptive_schedule(initial: float):
+    """None: α stays α0 until training stalls, when ``EarlyStopping(reduce_learning_rate=True)`` divides it by 5
+    (scikit-learn's 'adaptive')."""
+    return None
 
 
 def step_schedule(initial: float, drop: float = 0.5, every: int = 10):
-    """α(epoch) = α0·drop^⌊epoch/every⌋."""
+    """α = α0·drop^⌊epoch/every⌋."""
     _check_rate("drop", drop, 0.0, 1.0 + 1e-12)
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"every must be a positive number of epochs, got {every!r}")
-    return lambda epoch: initial * drop ** (epoch // every)
+    return lambda epoch, samples: initial * drop ** (epoch // every)
 
 
 def exponential_schedule(initial: float, gamma: float = 0.95):
-    """α(epoch) = α0·γ^epoch."""
+    """α = α0·γ^epoch."""
     _check_rate("gamma", gamma, 0.0, 1.0 + 1e-12)
-    return lambda epoch: initial * gamma**epoch
+    return lambda epoch, samples: initial * gamma**epoch
 
 
-SCHEDULES = Registry.of("learning-rate schedule", {"constant": constant_schedule, "step": step_schedule,
-                                                  "exponential": exponential_schedule}, plural="schedules")
+invscaling_schedule.estimator_params = {"power_t": "power_t"}  # the estimators' parameters it takes
+SCHEDULES = Registry.of("learning-rate schedule", {
+    "constant": constant_schedule, "invscaling": invscaling_schedule, "adaptive": adaptive_schedule,
+    "step": step_schedule, "exponential": exponential_schedule}, plural="schedules")
 
 
 def dropout_masks(backend: Backend, draw, layer_sizes, m: int, rate: float, dtype: str):

@@ -82,11 +82,14 @@ def _train_into(args, out: Path, params: dict, root: bool) -> int:
     tracker = mlflow_tracker(args, out) if root and args.track is not None else None
     X, y, task = load_data(args.dataset, seed=args.seed, label=args.label, task=args.task)
     names = csv_feature_names(args.dataset, label=args.label) if Path(args.dataset).suffix == ".csv" else None
+    if task == "classification" and len(np.unique(y)) == 1:  # an estimator accepts it (as scikit-learn's does)
+        raise ValueError(f"y has one class only ({np.unique(y).tolist()[0]!r}); a classifier needs at least 2 "
+                         f"classes to tell apart")
     train, record = runs.split(X, y, task, dataset=args.dataset, test_size=args.test_size,
                                validation_fraction=args.validation_fraction, seed=args.seed)
     test, validation = record["test"], record["validation"]
     estimator = DeepClassifier if task == "classification" else DeepRegressor
-    model = estimator(**params, backend=args.backend, standardize=True, verbose=0 if args.quiet else 1,
+    model = estimator(**params, backend=args.backend, standardize=True, verbose=0 if args.quiet else "progress",
                       distributed=args.distributed, checkpoint_path=args.checkpoint)
     config = runs.config(vars(args)) | {"task": task}
     start = time.perf_counter()

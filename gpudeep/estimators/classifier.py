@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
 from . import docs, hyperparameters, predicting
 from .base import _DeepNetwork
@@ -49,7 +50,7 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
     """
 
     _is_classifier = True
-    _multi_output = False
+    _multi_output = True  # multilabel y
     _score_name = "accuracy"
 
     def __init__(
@@ -62,6 +63,7 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=0.001,
+        power_t=0.5,
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -76,35 +78,32 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         dropout=0.0,
         batch_norm=False,
         standardize=False,
         backend=None,
-        dtype="float32",
+        dtype=None,
         tf32=None,
         checkpoint_path=None,
         distributed=False,
         n_jobs=None,
         class_weight=None,
     ):
-        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, max_iter=max_iter,
-                         shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
-                         momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-                         validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-                         n_iter_no_change=n_iter_no_change, dropout=dropout, batch_norm=batch_norm,
-                         standardize=standardize, backend=backend, dtype=dtype, tf32=tf32,
-                         checkpoint_path=checkpoint_path, distributed=distributed, n_jobs=n_jobs)
-        self.class_weight = class_weight
+        self._keep_parameters(locals())
+
+    _multilabel = False  # one sigmoid output per label, fitted on an indicator matrix
 
     @property
     def _loss_name(self) -> str:
-        return "binary_cross_entropy" if len(self.classes_) == 2 else "categorical_cross_entropy"
+        binary = self._multilabel or len(self.classes_) <= 2
+        return "binary_cross_entropy" if binary else "categorical_cross_entropy"
 
+    @available_if(lambda model: model._check_solver())
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights; ``classes`` is needed the first time,
         ``sample_weight`` is as for ``fit``."""
-        if not hasattr(self, "state_") and classes is None:
+        if not hasattr(self, "classes_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit, e.g. classes=np.unique(y)")
         return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
@@ -120,37 +119,70 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
                                  f"{self.classes_.tolist()}")
         return compute_sample_weight(self.class_weight, y)
 
-    def _encode_targets(self, y, *, first_fit: bool, classes) -> np.ndarray:
-        """Y ``(n_samples, n[L])``: the class index for two classes, one-hot columns for more."""
+    def _encode_targets(self, y, *, first_fit: bool, classes, warm: bool = False) -> np.ndarray:
+        """Y ``(n_samples, n[L])``: the class index for two classes, one-hot columns for more, the indicator
+        matrix itself for multilabel y (one sigmoid output per label). first_fit: learn ``classes_`` here;
+        warm: a ``warm_start`` fit, whose classes must be the earlier fit's."""
         check_classification_targets(y)
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass", "multilabel-indicator"):
+            raise ValueError(f"DeepClassifier takes one label per sample, or a multilabel indicator matrix of 0 and 1, "
+                             f"got y of type {kind!r}; for several targets of their own, fit one model per target")
         if first_fit:
-            self.classes_ = unique_labels(classes if classes is not None else y)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"y has one class only ({self.classes_[0]!r}); DeepClassifier needs at least 2 classes"
-                )
+            self._multilabel = kind == "multilabel-indicator"
+            self.classes_ = np.arange(y.shape[1]) if self._multilabel else unique_labels(
+                classes if classes is not None else y)
+            if self._multilabel:
+                return np.asarray(y, dtype=np.float64)
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(f"classes={list(unique_labels(classes))} differ from the classes of the first call to "
+                             f"partial_fit, {self.classes_.tolist()}; pass the same classes (or none) every time")
+        if self._multilabel:
+            if kind != "multilabel-indicator" or y.shape[1] != len(self.classes_):
+                raise ValueError(f"y must be an indicator matrix of {len(self.classes_)} labels, as in the first fit")
+            return np.asarray(y, dtype=np.float64)
+        if warm and set(unique_labels(y)) != set(self.classes_):
+            raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous call to "
+                             f"fit. Previously got {self.classes_}, `y` has {unique_labels(y)}; fit with "
+                             f"warm_start=False to learn new classes")
         unknown = np.setdiff1d(unique_labels(y), self.classes_)
         if unknown.size:
             raise ValueError(f"y has labels {unknown.tolist()} not in classes_ {self.classes_.tolist()}")
         index = np.searchsorted(self.classes_, y)
-        if len(self.classes_) == 2:
+        if len(self.classes_) <= 2:  # one sigmoid output (all 0 for a single class, which is then predicted)
             return index[:, None].astype(np.float64)
         return np.eye(len(self.classes_))[index]
 
-    @staticmethod
-    def _device_score(xp, A_L, Y):
-        """Accuracy on the device: a 0.5 threshold for a sigmoid; for softmax outputs, the one-hot Y's entry at
+    def _device_score(self, xp, A_L, Y):
+        """Accuracy on the device: for sigmoid outputs, the share of samples with every output on the right side
+        of 0.5 (scikit-learn's subset accuracy, for multilabel y); for softmax outputs, the one-hot Y's entry at
         each column's argmax (1 for a hit), which needs no argmax of Y."""
-        if A_L.shape[0] == 1:
-            return xp.mean(xp.astype((A_L > 0.5) == (Y > 0.5), A_L.dtype))
+        if self._multilabel or A_L.shape[0] == 1:
+            return xp.mean(xp.astype(xp.all((A_L > 0.5) == (Y > 0.5), axis=0), A_L.dtype))
         return xp.mean(xp.take_along_axis(Y, xp.argmax(A_L, axis=0, keepdims=True), axis=0))
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities ``(n_samples, n_classes)``, columns in the order of ``classes_``."""
+    def predict_proba(self, X):
+        """Class probabilities ``(n_samples, n_classes)``, columns in the order of ``classes_``; for multilabel y,
+        each label's own probability."""
         A_L = predicting.output(self, X)
-        return np.hstack([1 - A_L, A_L]) if len(self.classes_) == 2 else A_L
+        if len(self.classes_) == 1:  # a single class seen: it is certain
+            return np.ones_like(A_L)
+        return np.hstack([1 - A_L, A_L]) if A_L.shape[1] == 1 and not self._multilabel else A_L
 
-    def predict(self, X) -> np.ndarray:
-        """The most probable class of each sample, as labels from ``classes_``."""
+    def predict_log_proba(self, X):
+        """The logarithm of ``predict_proba(X)``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each sample, as labels from ``classes_``; for multilabel y, the indicator
+        matrix of the labels with a probability above 0.5."""
         probabilities = self.predict_proba(X)
+        if self._multilabel:
+            return (probabilities > 0.5).astype(int)
         return self.classes_[np.argmax(probabilities, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

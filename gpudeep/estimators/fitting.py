@@ -7,11 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from ..backends import Backend
-from .inputs import check_labels, check_range, device_rows, explained
+from .inputs import SparseRows, check_labels, check_range, device_rows, explained
+
+SPARSE = ("csr", "csc")  # the sparse formats X may come in, as for scikit-learn's MLP
 
 
 @dataclass
@@ -19,7 +22,7 @@ class HostFit:
     """X ``(m, n[0])`` scaled, Y ``(m, n[L])`` encoded for the network, y as given (checked), each sample's
     weight ``(m,)`` or None, and (X_val, Y_val) or None: host arrays, samples as rows."""
 
-    X: np.ndarray
+    X: np.ndarray  # or a SciPy sparse matrix (CSR or CSC)
     Y: np.ndarray
     y: np.ndarray
     weights: np.ndarray | None
@@ -43,42 +46,66 @@ def held_out(model, host: HostFit, seed) -> HostFit:
 
 @dataclass
 class DeviceFit:
-    """``HostFit``'s arrays on the device (C-contiguous rows), in the fit's dtype."""
+    """``HostFit``'s arrays on the device (C-contiguous rows), in the fit's dtype, the weights scaled to average
+    1; a sparse X stays on the host
+    as ``SparseRows``, sending the device dense batches."""
 
     X: object
     Y: object
     weights: object
     validation: tuple | None
+    l2_scale: float = 1.0  # n_samples / Σ weights: the L2 penalty is over the weights' sum (scikit-learn's rule)
 
 
 def on_device(backend: Backend, host: HostFit, dtype: str) -> DeviceFit:
     """The one move of a fit's data to the device."""
     with backend.memory_guard(f"moving {host.X.shape[0]} samples to the device", "fit on chunks with partial_fit"):
-        weights = None if host.weights is None else device_rows(backend, host.weights, dtype)
+        weights, l2_scale = None, 1.0
+        if host.weights is not None:  # averaging 1 on the device; the L2 term over their sum, as scikit-learn's
+            l2_scale = len(host.weights) / float(host.weights.sum())
+            weights = device_rows(backend, host.weights * l2_scale, dtype)
         validation = None if host.validation is None else tuple(device_rows(backend, a, dtype)
                                                                  for a in host.validation)
-        return DeviceFit(device_rows(backend, host.X, dtype), device_rows(backend, host.Y, dtype), weights,
-                         validation)
+        X = SparseRows(backend, host.X, dtype) if sparse.issparse(host.X) else device_rows(backend, host.X, dtype)
+        return DeviceFit(X, device_rows(backend, host.Y, dtype), weights, validation, l2_scale)
 
 
 def host_data(model, X, y, *, continuing: bool, classes):
-    """(X, Y, y) on the host, checked: X scaled (its scaling learnt on a first fit), Y encoded for the network."""
+    """(X, Y, y) on the host, checked: X scaled (its scaling learnt on a first fit), Y encoded for the network;
+    the fit's dtype (``dtype_``) chosen on a first fit."""
     if model._is_classifier:
         check_labels(y)
     with explained():
         X, y = validate_data(model, X, y, reset=not continuing, dtype=(np.float64, np.float32),
-                             multi_output=model._multi_output, y_numeric=not model._is_classifier)
-    Y = model._encode_targets(y, first_fit=not continuing, classes=classes)
+                             accept_sparse=SPARSE, multi_output=model._multi_output,
+                             y_numeric=not model._is_classifier)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)  # scikit-learn's DataConversionWarning: a column where a 1-d y is meant
+    first_labels = not continuing or not hasattr(model, "classes_" if model._is_classifier else "n_outputs_")
+    Y = model._encode_targets(y, first_fit=first_labels, classes=classes,
+                              warm=continuing and model.warm_start and classes is None)
+    if not continuing or not hasattr(model, "dtype_"):
+        model.dtype_ = fit_dtype(model, X)
     if not continuing:
         fit_input_scaling(model, X)
     X = scale(model, X)
-    check_range("X", X, model.dtype)
-    check_range("y", Y, model.dtype)
+    check_range("X", X, model.dtype_)
+    check_range("y", Y, model.dtype_)
     return X, Y, y
 
 
+def fit_dtype(model, X) -> str:
+    """The dtype of the network: ``dtype``, or the input's when None (float32 for float32 X, else float64),
+    or that of the ``coefs_`` set before a first fit."""
+    if model.dtype is not None:
+        return model.dtype
+    if "_set_coefs" in vars(model):
+        return "float32" if np.asarray(model._set_coefs[0]).dtype == np.float32 else "float64"
+    return "float32" if X.dtype == np.float32 else "float64"
+
+
 def sample_weights(model, sample_weight, X, y) -> np.ndarray | None:
-    """Each sample's weight ``(n_samples,)``, averaging 1 (``sample_weight`` times the class weights), or
+    """Each sample's weight ``(n_samples,)`` (``sample_weight`` times the class weights), or
     None when every sample counts the same."""
     class_weights = model._class_weights(y)
     if sample_weight is None and class_weights is None:
@@ -89,7 +116,7 @@ def sample_weights(model, sample_weight, X, y) -> np.ndarray | None:
     total = weights.sum()
     if not total > 0:
         raise ValueError("the sample weights are all zero, so no sample counts; give some samples weight > 0")
-    return weights * (len(weights) / total)
+    return weights
 
 
 def host_validation(model, validation_data, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +129,8 @@ def host_validation(model, validation_data, n_outputs: int) -> tuple[np.ndarray,
     if model._is_classifier:
         check_labels(y_val)
     with explained():
-        X_val = scale(model, validate_data(model, X_val, reset=False, dtype=(np.float64, np.float32)))
+        X_val = scale(model, validate_data(model, X_val, reset=False, dtype=(np.float64, np.float32),
+                                           accept_sparse=SPARSE))
         y_val = np.asarray(y_val)
         if len(y_val) != len(X_val):
             raise ValueError(f"validation_data has {len(X_val)} samples in X_val but {len(y_val)} in y_val; "
@@ -111,7 +139,7 @@ def host_validation(model, validation_data, n_outputs: int) -> tuple[np.ndarray,
     if Y_val.shape[1] != n_outputs:
         raise ValueError(f"validation_data's y_val has {Y_val.shape[1]} target(s) per sample but the training "
                          f"y has {n_outputs}; give y_val the training targets' shape")
-    check_range("validation X", X_val, model.dtype)
+    check_range("validation X", X_val, model.dtype_)
     return X_val, Y_val
 
 
@@ -124,25 +152,32 @@ def facts(model, X, Y) -> dict:
 
 def validation_split(model, X, Y, y, weights, seed):
     """(X, X_val, Y, Y_val, weights): ``validation_fraction`` of the samples held out, of each class for a
-    classifier; the training samples' weights (or None)."""
+    classifier of one label per sample (stratified on the encoded Y, as scikit-learn does); the training
+    samples' weights (or None)."""
     arrays = (X, Y) if weights is None else (X, Y, weights)
+    stratify = Y.astype(bool) if model._is_classifier and not model._multilabel else None
     try:
-        X, X_val, Y, Y_val, *weights = train_test_split(
-            *arrays, test_size=model.validation_fraction, random_state=seed,
-            stratify=y if model._is_classifier else None)
-        return X, X_val, Y, Y_val, (weights[0] if weights else None)
+        X, X_val, Y, Y_val, *weights = train_test_split(*arrays, test_size=model.validation_fraction,
+                                                        random_state=seed, stratify=stratify)
     except ValueError as error:
-        if not model._is_classifier or "least populated class" not in str(error):
+        if stratify is None or "least populated class" not in str(error):
             raise
         counts = dict(zip(*np.unique(y, return_counts=True)))
-        rare = [label for label, count in counts.items() if count < 2]
-        raise ValueError(f"early_stopping holds out validation_fraction={model.validation_fraction} of each class, "
-                         f"but classes {rare} have a single sample; add samples of them or set "
-                         f"early_stopping=False") from None
+        rare = np.asarray([label for label, count in counts.items() if count < 2]).tolist()
+        raise ValueError(f"{error} (the classes as early_stopping encodes them: labels {rare} have a single "
+                         f"sample); add samples of them or set early_stopping=False") from None
+    if X_val.shape[0] < 2:
+        raise ValueError(f"The validation set is too small. Increase 'validation_fraction' or the size of your "
+                         f"dataset: early_stopping holds out {X_val.shape[0]} sample(s) of {len(y)}, and scores "
+                         f"need at least 2")
+    return X, X_val, Y, Y_val, (weights[0] if weights else None)
 
 
 def fit_input_scaling(model, X: np.ndarray) -> None:
     """With ``standardize``, learn each feature's mean and standard deviation (1 where it is 0)."""
+    if model.standardize and sparse.issparse(X):
+        raise ValueError("standardize=True centres X, which would make a sparse X dense; scale it instead with "
+                         "sklearn.preprocessing.MaxAbsScaler or StandardScaler(with_mean=False), or pass X.toarray()")
     if model.standardize:
         with np.errstate(over="ignore", invalid="ignore"):
             mean, scale = X.mean(axis=0), X.std(axis=0)
@@ -154,8 +189,11 @@ def fit_input_scaling(model, X: np.ndarray) -> None:
     else:
         model.input_mean_, model.input_scale_ = None, None
 
+
 def scale(model, X: np.ndarray) -> np.ndarray:
-    return X if model.input_mean_ is None else (X - model.input_mean_) / model.input_scale_
+    """X standardized as the training data were (unchanged without ``standardize``)."""
+    mean = getattr(model, "input_mean_", None)  # none known: weights set through coefs_ before any fit
+    return X if mean is None else (X - mean) / model.input_scale_
 
 
 def checked_weights(sample_weight, n_samples: int) -> np.ndarray:

@@ -25,6 +25,9 @@ HIDDEN_ACTIVATIONS = (*HIDDEN, *(ACTIVATIONS[name].sklearn_name for name in HIDD
                                  if ACTIVATIONS[name].sklearn_name != name))
 
 
+SOLVERS = (*OPTIMIZERS.names(), "lbfgs")  # the stochastic optimizers, and the full-batch L-BFGS
+
+
 def hidden_sizes(value) -> tuple[int, ...] | None:
     """``hidden_layer_sizes`` as a tuple of positive ints (an int is one layer), or None when it is not one."""
     sizes = (value,) if isinstance(value, numbers.Integral) else value
@@ -100,6 +103,9 @@ def layer_sizes_option(text: str) -> list[int]:
 
 
 TABLE = (
+    _choice("loss", "squared_error", "CHOICES", "The loss: half the squared error with identity outputs, or half "
+            "the Poisson deviance with\nexponential outputs (for counts, y >= 0).", ("squared_error", "poisson"),
+            only="DeepRegressor"),
     Parameter("hidden_layer_sizes", (100,), "tuple of int",
               "The sizes of the hidden layers, n[1], ..., n[L-1]; n[0] and n[L] come from the data.",
               lambda v: hidden_sizes(v) is not None, "a non-empty sequence of positive integers such as (100,) "
@@ -108,7 +114,9 @@ TABLE = (
     _choice("activation", "relu", "CHOICES", "The hidden layers' activation g[l]; 'logistic' is scikit-learn's "
             "name for 'sigmoid'.", HIDDEN_ACTIVATIONS, option="--activation",
             cli={"default": "relu", "help": "hidden activation (default relu)"}),
-    _choice("solver", "adam", "CHOICES", "The optimizer.", OPTIMIZERS.names(), option="--optimizer",
+    _choice("solver", "adam", "CHOICES", "The optimizer: a stochastic one, on mini-batches, or 'lbfgs', the "
+            "full-batch quasi-Newton\nmethod (``gpudeep.lbfgs``; often the best for small data sets).", SOLVERS,
+            option="--optimizer",
             cli={"default": "adam", "help": "(default adam)"}),
     Parameter("alpha", 0.0001, "float", "The L2 penalty λ: (λ/2m)·Σ‖W[l]‖² is added to the cost.",
               lambda v: is_number(v) and v >= 0, ">= 0", option="--alpha",
@@ -116,12 +124,17 @@ TABLE = (
     Parameter("batch_size", "auto", "int or 'auto'", "Samples per mini-batch; 'auto' is min(200, n_samples).",
               lambda v: v == "auto" or (is_integer(v) and v >= 1), "'auto' or an integer >= 1", option="--batch-size",
               cli={"type": int, "default": 64, "help": "samples per mini-batch (default 64)"}),
-    _choice("learning_rate", "constant", "CHOICES", "The schedule: constant, halved every 10 epochs, or ×0.95 per "
-            "epoch.", SCHEDULES.names()),
+    _choice("learning_rate", "constant", "CHOICES", "The schedule: constant; 'invscaling', α0 / (t + 1)^power_t "
+            "after t samples; 'adaptive', α divided\nby 5 each time ``n_iter_no_change`` epochs pass without an "
+            "improvement of ``tol`` (training stops once\nα is below 1e-6); 'step', halved every 10 epochs; "
+            "'exponential', ×0.95 per epoch.", SCHEDULES.names()),
     Parameter("learning_rate_init", 0.001, "float", "The initial learning rate α.", lambda v: is_number(v) and v > 0,
               "> 0", option="--lr",
               cli={"type": float, "default": 1e-3, "help": "initial learning rate (default 1e-3)"}),
-    Parameter("max_iter", 200, "int", "The most epochs (passes over the data) one ``fit`` runs.",
+    Parameter("power_t", 0.5, "float", "The exponent of ``learning_rate='invscaling'``.",
+              lambda v: is_number(v) and v >= 0, ">= 0"),
+    Parameter("max_iter", 200, "int", "The most epochs (passes over the data) one ``fit`` runs; for "
+              "``solver='lbfgs'``, the most\niterations.",
               lambda v: is_integer(v) and v >= 1, "an integer >= 1", option="--epochs",
               cli={"type": int, "default": 60, "help": "most epochs (default 60; fewer with --early-stopping)"}),
     _switch("shuffle", True, "Shuffle the samples at each epoch."),
@@ -133,10 +146,11 @@ TABLE = (
     Parameter("tol", 1e-4, "float", "The least improvement that counts: training stops when the loss (or the "
               "validation score) has not\nimproved by ``tol`` for ``n_iter_no_change`` epochs.",
               lambda v: is_number(v) and v >= 0, ">= 0", shown="1e-4"),
-    Parameter("verbose", False, "bool or int", "0: silent; 1: a progress bar on a terminal, else a line per epoch "
-              "on stderr; 2: a line per epoch.\nEach line gives the training loss (with its L2 term) and score "
-              "(averaged over the epoch's batches,\nwith dropout), and the validation loss and score when there is "
-              "validation data.", saved=False),
+    Parameter("verbose", False, "bool, int or 'progress'", "False or 0: silent; True or a positive int: a line per "
+              "epoch on stdout, scikit-learn's\n'Iteration N, loss = ...' followed by the score and, with validation "
+              "data, the validation loss and score\n(averaged over the epoch's batches, with dropout, for the "
+              "training ones), and why training stops;\n'progress': a progress bar on a terminal, else those metrics "
+              "a line per epoch on stderr.", saved=False),
     _switch("warm_start", False, "Let ``fit`` continue from the current weights instead of starting anew."),
     Parameter("momentum", 0.9, "float", "The momentum of ``solver='sgd'``.", lambda v: is_number(v) and 0 <= v < 1,
               "in [0, 1)"),
@@ -152,8 +166,12 @@ TABLE = (
               lambda v: is_number(v) and 0 <= v < 1, "in [0, 1)"),
     Parameter("epsilon", 1e-8, "float", "Adam's and RMSProp's term that keeps their division finite.",
               lambda v: is_number(v) and v > 0, "> 0", shown="1e-8"),
-    Parameter("n_iter_no_change", 10, "int", "The epochs without an improvement of ``tol`` after which training "
-              "stops.", lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
+    Parameter("n_iter_no_change", 10, "int or np.inf", "Training stops once more than this many epochs in a row "
+              "have not improved\nthe best loss (or validation score) by ``tol``; ``np.inf`` never stops early.",
+              lambda v: (is_integer(v) and v >= 1) or (isinstance(v, float) and v == np.inf),
+              "an integer >= 1 or np.inf"),
+    Parameter("max_fun", 15000, "int", "The most loss evaluations of ``solver='lbfgs'``.",
+              lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
     Parameter("dropout", 0.0, "float", "The rate of inverted dropout on the hidden layers during training.",
               lambda v: is_number(v) and 0 <= v < 1, "in [0, 1)", option="--dropout",
               cli={"type": float, "default": 0.2, "help": "dropout rate on hidden layers (default 0.2)"}),
@@ -165,8 +183,11 @@ TABLE = (
             "(kept with the model)."),
     Parameter("backend", None, "CHOICES, Backend or None", "Where the math runs; None and 'auto' take CuPy when a "
               "GPU is usable, else NumPy.", choices=BACKEND_NAMES, saved=False),
-    _choice("dtype", "float32", "CHOICES", "The dtype of the weights and of the math.", DTYPES, option="--dtype",
-            cli={"default": "float32", "help": "dtype of the weights and math (default float32)"}),
+    Parameter("dtype", None, "CHOICES or None", "The dtype of the weights and of the math; None keeps the input's, "
+              "as scikit-learn does:\nfloat32 for float32 X, else float64. On a GPU, float32 is the fast one: pass "
+              "float32 X or\n``dtype='float32'``.", lambda v: v is None or v in DTYPES,
+              f"None or one of {list(DTYPES)}", DTYPES, option="--dtype",
+              cli={"default": "float32", "help": "dtype of the weights and math (default float32)"}),
     Parameter("tf32", None, "bool or None", "True: float32 products use a GPU's TF32 tensor cores; False: they do "
               "not; None: CuPy's setting\n(``CUPY_TF32``). No effect on the CPU.",
               lambda v: v is None or _flag(v), "None, True or False", option="--tf32",

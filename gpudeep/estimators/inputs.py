@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
+from scipy import sparse
 
 from ..backends import Backend
+from ..training import Callback
 
 # scikit-learn's input checks name the problem; these add the fix where they do not
 HINTS = {
@@ -37,13 +39,34 @@ def explained():
         raise ValueError(f"{first_line}; {hint}") from error
 
 
-def device_rows(backend: Backend, host: np.ndarray, dtype: str):
-    """Host samples-as-rows data on the device as a C-contiguous ``dtype`` array (rows gather cheaply)."""
+def device_rows(backend: Backend, host, dtype: str):
+    """Host samples-as-rows data (a NumPy array, or a SciPy sparse matrix made dense here) on the device as a
+    C-contiguous ``dtype`` array (rows gather cheaply)."""
+    if sparse.issparse(host):
+        host = host.toarray()
     return backend.asarray(np.ascontiguousarray(host, dtype=dtype))
 
 
-def check_range(name: str, values: np.ndarray, dtype: str) -> None:
-    """``ValueError`` when host values would overflow to infinity in ``dtype`` on the device."""
+class SparseRows:
+    """A sparse X kept on the host, in CSR form, that hands the device dense rows: the training loop's
+    batches (``rows``), or all of it at once (``dense``). Its shape and dtype are those of the dense X."""
+
+    def __init__(self, backend: Backend, X, dtype: str):
+        self.backend, self.X, self.dtype_name = backend, sparse.csr_array(X), dtype
+        self.shape, self.dtype = X.shape, backend.dtype(dtype)
+
+    def rows(self, batch):
+        """The rows of indices ``batch`` (a device array) as a dense device array ``(len(batch), n)``."""
+        return device_rows(self.backend, self.X[self.backend.to_numpy(batch)], self.dtype_name)
+
+    def dense(self):
+        return device_rows(self.backend, self.X, self.dtype_name)
+
+
+def check_range(name: str, values, dtype: str) -> None:
+    """``ValueError`` when host values (dense, or a sparse matrix's stored values) would overflow to infinity
+    in ``dtype`` on the device."""
+    values = values.data if sparse.issparse(values) else values
     limit = float(np.finfo(dtype).max)
     largest = float(np.max(np.abs(values))) if values.size else 0.0
     if largest > limit:
@@ -81,3 +104,13 @@ def check_labels(y) -> None:
             v for v in values if not isinstance(v, (str, np.str_)))
         raise ValueError(f"y mixes text and number labels (e.g. {example[0]!r} and {example[1]!r}), which would "
                          f"merge or split classes; convert them to one type first, e.g. y = np.asarray(y).astype(str)")
+
+
+def check_callbacks(callbacks) -> list:
+    """``callbacks`` as a list; ``TypeError`` unless each is a ``gpudeep.training.Callback``."""
+    callbacks = list(callbacks or [])
+    wrong = [type(c).__name__ for c in callbacks if not isinstance(c, Callback)]
+    if wrong:
+        raise TypeError(f"callbacks must be gpudeep.training.Callback objects, got {', '.join(wrong)}; "
+                        f"subclass Callback and override on_epoch_end (and on_train_begin, on_train_end)")
+    return callbacks

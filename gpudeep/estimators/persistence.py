@@ -54,7 +54,7 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
         "activations": list(state.arch.activations),
         "loss": state.arch.loss,
         "batch_norm": state.arch.batch_norm,
-        "dtype": model.dtype,
+        "dtype": model.dtype_,
         "params": {k: _json_value(v) for k, v in model.get_params().items() if k in hyperparameters.FROM_FILES},
         "has_classes": classes is not None,
         "has_input_scaling": model.input_mean_ is not None,
@@ -118,7 +118,7 @@ def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: B
                             metadata.get("batch_norm", False))
         if bool(params.get("batch_norm", arch.batch_norm)) != arch.batch_norm:
             raise ValueError(f"batch_norm {params['batch_norm']!r} disagrees with the layers' {arch.batch_norm!r}")
-        if params.get("dtype", metadata["dtype"]) != metadata["dtype"]:
+        if params.get("dtype") not in (None, metadata["dtype"]):
             raise ValueError(f"dtype {params['dtype']!r} disagrees with the arrays' {metadata['dtype']!r}")
         if hyperparameters.hidden_sizes(model.hidden_layer_sizes) != arch.layer_sizes[1:-1]:
             raise ValueError(f"hidden_layer_sizes {model.hidden_layer_sizes} disagree with the layers "
@@ -132,16 +132,19 @@ def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: B
         if len(np.unique(model.classes_)) != len(model.classes_) or not np.all(
                 np.sort(model.classes_) == model.classes_):
             raise ModelFormatError("invalid model description: classes must be distinct and sorted")
-        if len(model.classes_) < 2 or arch.loss != model._loss_name:
+        # several sigmoid outputs: a multilabel classifier, its labels 0..k-1
+        model._multilabel = arch.loss == "binary_cross_entropy" and arch.layer_sizes[-1] > 1
+        if arch.loss != model._loss_name:
             raise ModelFormatError(f"{len(model.classes_)} classes do not fit a network with loss {arch.loss}")
-        if arch.layer_sizes[-1] != (1 if len(model.classes_) == 2 else len(model.classes_)):
+        if arch.layer_sizes[-1] != (1 if len(model.classes_) <= 2 and not model._multilabel else len(model.classes_)):
             raise ModelFormatError(f"{len(model.classes_)} classes do not fit {arch.layer_sizes[-1]} output units")
-    elif cls._is_classifier or arch.loss != cls._loss_name:
-        needed = "classes" if cls._is_classifier else "mean squared error"
+    elif cls._is_classifier or arch.loss != model._loss_name:
+        needed = "classes" if cls._is_classifier else f"the loss of loss={model.loss!r}"
         raise ModelFormatError(f"a {cls.__name__} file must hold {needed}")
     else:
         model.n_outputs_ = arch.layer_sizes[-1]
     model.backend_ = backend
+    model.dtype_ = metadata["dtype"]
     params = Parameters.from_host(backend, arch.layout(), arrays, metadata["dtype"], arch.running_layout())
     rng = np.random.default_rng(seed_of(model.random_state))
     model.state_ = TrainingState(arch, params, model._make_optimizer(), rng, epoch=metadata.get("n_iter", 0))
@@ -191,7 +194,7 @@ def load_checkpoint(path, model) -> None:
         fail("a model file, not a checkpoint (it holds no training state)")
     state = model.state_
     saved = (metadata["estimator"], tuple(metadata["layer_sizes"]), tuple(metadata["activations"]), metadata["dtype"])
-    fitting = (type(model).__name__, state.arch.layer_sizes, state.arch.activations, model.dtype)
+    fitting = (type(model).__name__, state.arch.layer_sizes, state.arch.activations, model.dtype_)
     if saved != fitting:
         fail(f"checkpoint of a {saved[0]} with layers {list(saved[1])}, activations {list(saved[2])} in {saved[3]}, "
              f"but the model being fitted is a {fitting[0]} with layers {list(fitting[1])}, activations "

@@ -1,5 +1,5 @@
 """Predictions of a fitted estimator: host rows in chunks that fit the device's memory, through the
-network's forward pass, back to the host as float64."""
+network's forward pass, back to the host in the network's dtype."""
 
 from __future__ import annotations
 
@@ -7,18 +7,21 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..network import forward
-from .fitting import scale
+from . import attributes
+from .fitting import SPARSE, scale
 from .inputs import check_range, device_rows, explained
 
 PREDICT_MEMORY_BYTES = 256 * 2**20  # device memory one forward pass at prediction time may use
 
 
 def output(model, X) -> np.ndarray:
-    """A[L] for host X ``(n_samples, n_features)``, as a float64 NumPy array ``(n_samples, n[L])``."""
+    """A[L] for host X ``(n_samples, n_features)``, as a NumPy array ``(n_samples, n[L])`` of the network's
+    dtype; from the ``coefs_`` and ``intercepts_`` set since the last fit, if any."""
     check_is_fitted(model, "state_")
+    attributes.put_set_weights(model, keep=True)
     with explained():
-        X = scale(model, validate_data(model, X, reset=False, dtype=(np.float64, np.float32)))
-    check_range("X", X, model.dtype)
+        X = scale(model, validate_data(model, X, reset=False, dtype=(np.float64, np.float32), accept_sparse=SPARSE))
+    check_range("X", X, model.dtype_)
     backend, state = model.backend_, model.state_
     rows = chunk_rows(model)
     outputs = []
@@ -30,15 +33,15 @@ def output(model, X) -> np.ndarray:
         backend.blas_threads(state.arch.forward_flops(min(rows, X.shape[0])), model.n_jobs),
     ):
         for start in range(0, X.shape[0], rows):
-            X_chunk = device_rows(backend, X[start:start + rows], model.dtype)
+            X_chunk = device_rows(backend, X[start:start + rows], model.dtype_)
             A_L = forward(backend.xp, state.arch, state.params, X_chunk.T).A[state.arch.L]
-            outputs.append(backend.to_numpy(A_L).T.astype(np.float64))
+            outputs.append(np.ascontiguousarray(backend.to_numpy(A_L).T))
     if len(outputs) > 1:
         backend.release_memory()  # a large input: give the pool's blocks back
-    return np.concatenate(outputs) if outputs else np.empty((0, state.arch.layer_sizes[-1]))
+    return np.concatenate(outputs) if outputs else np.empty((0, state.arch.layer_sizes[-1]), model.dtype_)
 
 def chunk_rows(model) -> int:
     """Rows per forward pass so that its input, Z[l] and A[l] fit in PREDICT_MEMORY_BYTES."""
     sizes = model.state_.arch.layer_sizes
-    bytes_per_row = np.dtype(model.dtype).itemsize * (sizes[0] + 2 * sum(sizes[1:]))
+    bytes_per_row = np.dtype(model.dtype_).itemsize * (sizes[0] + 2 * sum(sizes[1:]))
     return max(1, PREDICT_MEMORY_BYTES // bytes_per_row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.utils.metaestimators import available_if
 
 from . import docs, hyperparameters, predicting
 from .base import _DeepNetwork
@@ -12,7 +13,8 @@ from .base import _DeepNetwork
 class DeepRegressor(RegressorMixin, _DeepNetwork):
     __doc__ = f"""A deep L-layer network regressor with scikit-learn's conventions.
 
-    Identity outputs with (half) mean squared error, for one target or several. Parameters are named as
+    Identity outputs with (half) the squared error, or exponential outputs with (half) the Poisson deviance
+    (``loss='poisson'``), for one target or several. Parameters are named as
     in scikit-learn's ``MLPRegressor`` where the concept is the same.
 
     Parameters
@@ -43,14 +45,60 @@ class DeepRegressor(RegressorMixin, _DeepNetwork):
 
     _is_classifier = False
     _multi_output = True
-    _loss_name = "mean_squared_error"
     _score_name = "r2"
 
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        batch_norm=False,
+        standardize=False,
+        backend=None,
+        dtype=None,
+        tf32=None,
+        checkpoint_path=None,
+        distributed=False,
+        n_jobs=None,
+    ):
+        self._keep_parameters(locals())
+
+    @property
+    def _loss_name(self) -> str:
+        return {"squared_error": "mean_squared_error", "poisson": "poisson"}[self.loss]
+
+    @available_if(lambda model: model._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights; ``sample_weight`` is as for ``fit``."""
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
-    def _encode_targets(self, y, *, first_fit: bool, classes) -> np.ndarray:
+    def _encode_targets(self, y, *, first_fit: bool, classes, warm: bool = False) -> np.ndarray:
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("loss='poisson' needs y >= 0 (counts or rates); use loss='squared_error' for targets "
+                             "that may be negative")
         if first_fit:
             self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         return y.reshape(len(y), -1).astype(np.float64)
@@ -62,8 +110,9 @@ class DeepRegressor(RegressorMixin, _DeepNetwork):
         total = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2, axis=1)
         return xp.mean(1 - residual / xp.where(total > 0, total, 1.0))
 
-    def predict(self, X) -> np.ndarray:
-        """Predictions ``(n_samples,)``, or ``(n_samples, n_outputs)`` when fitted on several targets."""
+    def predict(self, X):
+        """Predictions ``(n_samples,)``, or ``(n_samples, n_outputs)`` when fitted on several targets, in the
+        network's dtype."""
         A_L = predicting.output(self, X)
         return A_L[:, 0] if self.n_outputs_ == 1 else A_L
 

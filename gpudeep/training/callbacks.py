@@ -3,9 +3,8 @@ last finished epoch for an interrupted run, a file written every epoch)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-
-import numpy as np
 
 from ..backends import Backend
 from .state import History, TrainingState
@@ -61,37 +60,76 @@ class LastFinishedEpoch(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+    """Stop once more than ``patience`` epochs in a row have not improved the best ``monitor`` by ``min_delta``:
+    scikit-learn's rule for its MLP estimators.
 
+    After each epoch, ``count`` goes up by one if the epoch's value is not better than the best so far by
+    more than ``min_delta``, and back to 0 otherwise; training stops when ``count`` exceeds ``patience``.
     monitor: "loss" or "val_loss" (lower is better) or "val_score" (higher is better).
-    restore_best_weights: put back the parameters of the best epoch when stopping.
+    patience: a positive integer, or ``math.inf`` (never stop).
+    restore_best_weights: put back the parameters of the best epoch when training ends (the starting
+    parameters if no epoch improved on them), whatever ends it.
+    reduce_learning_rate: when the rule fires, divide the learning rate by 5 and go on instead, until it is
+    below 1e-6 (scikit-learn's ``learning_rate='adaptive'``).
+    verbose: print why training stops (or the rate drops), as scikit-learn does.
     """
 
+    SMALLEST_RATE = 1e-6
+    WHAT = {"loss": "Training loss", "val_loss": "Validation loss", "val_score": "Validation score"}
+
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
-                 restore_best_weights: bool = False):
+                 restore_best_weights: bool = False, reduce_learning_rate: bool = False, verbose: bool = False):
         if monitor not in ("loss", "val_loss", "val_score"):
             raise ValueError(f"monitor must be 'loss', 'val_loss' or 'val_score', got {monitor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        if isinstance(patience, bool) or not (isinstance(patience, int) and patience >= 1 or patience == math.inf):
+            raise ValueError(f"patience must be a positive integer or math.inf, got {patience!r}")
         self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
-        self.restore_best_weights = restore_best_weights
+        self.restore_best_weights, self.reduce_learning_rate = restore_best_weights, reduce_learning_rate
+        self.verbose = verbose
         self.sign = 1.0 if monitor == "val_score" else -1.0
-        self.best, self.best_epoch, self.best_params, self.stopped = -np.inf, 0, None, False
+        self.best, self.best_epoch, self.count, self.best_params, self.stopped = -math.inf, 0, 0, None, False
+
+    def on_train_begin(self, state, backend):
+        if self.restore_best_weights:
+            self.best_params = state.params.copy()  # the best known yet: what training starts from
 
     def on_epoch_end(self, state, logs, backend):
         value = self.sign * logs[self.monitor]
-        if value > self.best + self.min_delta:
+        self._count(value)
+        if value > self.best:
             self.best, self.best_epoch = value, state.epoch
             if self.restore_best_weights:
-                self.best_params = state.params.copy()
-        self.stopped = state.epoch - self.best_epoch >= self.patience
-        return self.stopped
+                self.best_params.put_back(state.params)
+        if self.count <= self.patience:
+            return False
+        message = (f"{self.WHAT[self.monitor]} did not improve more than tol={self.min_delta:f} for {self.patience} "
+                   f"consecutive epochs.")
+        optimizer = state.optimizer
+        if self.reduce_learning_rate and optimizer.learning_rate > self.SMALLEST_RATE:
+            optimizer.learning_rate /= 5.0
+            self.count = 0
+            self._say(f"{message} Setting learning rate to {optimizer.learning_rate:f}")
+            return False
+        self._say(f"{message} {'Learning rate too small. ' if self.reduce_learning_rate else ''}Stopping.")
+        self.stopped = True
+        return True
+
+    def _count(self, value: float) -> None:
+        """The rule's count after an epoch's ``value`` (higher is better); a NaN resets it, as in scikit-learn."""
+        self.count = self.count + 1 if value < self.best + self.min_delta else 0
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(message, flush=True)
 
     def resume(self, history: History) -> None:
-        """Take up the count from a resumed run's history (its best weights are not known)."""
+        """Take up the count and the best value from an earlier fit's (or a resumed run's) history."""
         for epoch, value in enumerate(getattr(history, self.monitor), start=1):
-            if self.sign * value > self.best + self.min_delta:
+            self._count(self.sign * value)
+            if self.sign * value > self.best:
                 self.best, self.best_epoch = self.sign * value, epoch
+            if self.count > self.patience and self.reduce_learning_rate:
+                self.count = 0
 
     def on_train_end(self, state, backend, error=None):
         if self.restore_best_weights and self.best_params is not None:

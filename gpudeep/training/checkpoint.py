@@ -25,6 +25,7 @@ def training_state(backend: Backend, state: TrainingState) -> tuple[dict, dict[s
     metadata = {
         "epoch": state.epoch,
         "step": state.step,
+        "samples": state.samples,
         "optimizer": {"name": optimizer.name, "t": optimizer.t, "learning_rate": optimizer.learning_rate,
                       "slots": list(optimizer.state)},
         "rng": state.rng.bit_generator.state,
@@ -43,8 +44,9 @@ def training_state_shapes(metadata: dict, layout: Layout, dtype: str, fail: Call
         return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
     optimizer = metadata.get("optimizer")
-    if not (whole(metadata.get("epoch")) and whole(metadata.get("step")) and isinstance(optimizer, dict)):
-        fail("checkpoint epoch and step must be counts and optimizer an object")
+    if not (whole(metadata.get("epoch")) and whole(metadata.get("step")) and whole(metadata.get("samples", 0))
+            and isinstance(optimizer, dict)):
+        fail("checkpoint epoch, step and samples must be counts and optimizer an object")
     if not (isinstance(optimizer.get("name"), str) and whole(optimizer.get("t"))):
         fail("checkpoint optimizer must have a name and a step count t")
     rate = optimizer.get("learning_rate")
@@ -84,6 +86,6 @@ def restore(backend: Backend, state: TrainingState, metadata: dict, arrays: dict
     optimizer.state = {slot: [Parameters.from_host(backend, arch.layout(), {
         name: arrays[f"{slot}.{name}"] for name in state.params.named}, dtype).flat]
         for slot in optimizer.slots if slot in saved_slots}
-    state.epoch, state.step = metadata["epoch"], metadata["step"]
+    state.epoch, state.step, state.samples = metadata["epoch"], metadata["step"], metadata.get("samples", 0)
     state.rng.bit_generator.state = metadata["rng"]
     state.history = History(**{k: list(metadata["history"].get(k, [])) for k in History().as_dict()})

@@ -37,7 +37,7 @@ def train(
     shuffle: bool = True,
     l2: float = 0.0,
     dropout: float = 0.0,
-    schedule: Callable[[int], float] | None = None,
+    schedule: Callable[[int, int], float] | None = None,
     sample_weight=None,
     validation: tuple | None = None,
     score: Callable | None = None,
@@ -49,18 +49,22 @@ def train(
 ) -> History:
     """Run ``epochs`` more epochs of mini-batch training on device arrays X ``(m, n[0])``, Y ``(m, n[L])``.
 
-    X and Y hold samples as rows (C-contiguous, so that gathering a batch's rows is cheap);
+    X and Y hold samples as rows (C-contiguous, so that gathering a batch's rows is cheap); X may instead be
+    kept on the host by an object with ``shape``, ``dtype`` and ``rows(batch)`` (a sparse X's dense rows);
     each batch reaches the math as ``X_batch.T``, ``(n[0], m_batch)``.
     sample_weight: a device array ``(m,)`` weighting each sample's loss (the batch's rows reach the math
     as s ``(1, m_batch)``), or None.
     validation: device arrays (X_val, Y_val), samples as rows too, evaluated once per epoch without dropout.
     score(xp, A_L, Y) -> 0-d array: a metric where higher is better (accuracy, R²), kept for
     the training batches and the validation data.
-    verbose: 0 silent; 1 a progress bar on a terminal, else a line per epoch on stderr; 2 a line per epoch.
+    schedule(epoch, samples) -> the learning rate after that many epochs and samples trained on, set after
+    every epoch (and before the first when the optimizer has stepped before), or None: the rate is left alone.
+    verbose: 0 silent; 1 a progress bar on a terminal, else a line per epoch on stderr; 2 a line per epoch;
+    "iterations" scikit-learn's "Iteration N, loss = ..." lines on stdout.
     score_name: what ``score`` is (accuracy, r2), for the printed lines.
     step: how each batch is trained (``Step()``, the default: ``train_step`` on the whole batch).
     n_jobs: BLAS threads on the CPU; None chooses them by the size of a step (see ``gpudeep.threads``).
-    Raises ``TrainingDivergedError`` when a cost or a weight is not finite.
+    Raises ``TrainingDivergedError`` when a cost or a weight is not finite (that epoch's logs not recorded).
     """
     progress = Progress(epochs, verbose, score_name, validation is not None)
     step = step or Step()
@@ -75,12 +79,14 @@ def train(
     try:
         for callback in callbacks:
             callback.on_train_begin(state, backend)
+        if schedule is not None and state.optimizer.t:  # going on: the rate the schedule gives by now
+            state.optimizer.learning_rate = schedule(state.epoch, state.samples)
         with memory_guard, backend.blas_threads(state.arch.step_flops(rows_per_step), n_jobs):
             for _ in progress:
-                if schedule is not None:
-                    state.optimizer.learning_rate = schedule(state.epoch)
                 costs, scores = _run_epoch(backend, state, X, Y, **settings)
                 logs = _epoch_logs(backend, state, costs, scores, validation, score, step)
+                if schedule is not None:
+                    state.optimizer.learning_rate = schedule(state.epoch, state.samples)
                 for name, value in logs.items():
                     getattr(state.history, name).append(value)
                 progress.show(state.epoch, logs)
@@ -113,8 +119,8 @@ def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuf
         draw.seed(int(state.rng.integers(2**63)))
     costs, scores = [], []
     for start in range(0, m, batch_size):
-        batch = step.shard(order[start:start + batch_size])
-        X_batch, Y_batch = xp.take(X, batch, axis=0).T, xp.take(Y, batch, axis=0).T  # (n, m_batch) views
+        batch = step.shard(order[start:min(start + batch_size, m)])  # a stop past the end: undefined in the Array API
+        X_batch, Y_batch = _rows(xp, X, batch).T, xp.take(Y, batch, axis=0).T  # (n, m_batch), views
         m_batch = X_batch.shape[1]
         masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
         s = None if sample_weight is None else xp.reshape(xp.take(sample_weight, batch), (1, m_batch))
@@ -124,7 +130,14 @@ def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuf
             scores.append(score(xp, A_L, Y_batch) * (m_batch / m) if m_batch else xp.zeros((), dtype=X.dtype))
         state.step += 1
     state.epoch += 1
+    state.samples += m
     return costs, scores
+
+
+def _rows(xp, X, batch):
+    """X's rows of indices ``batch``: gathered on the device, or made dense from a sparse X kept on the host
+    (an object with ``rows(batch)``, such as ``gpudeep.estimators.inputs.SparseRows``)."""
+    return X.rows(batch) if hasattr(X, "rows") else xp.take(X, batch, axis=0)
 
 
 def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: list, validation, score,
@@ -147,24 +160,21 @@ def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: lis
     n_steps = len(costs)
     host[:n_steps + len(scores)] = step.total(host[:n_steps + len(scores)])
     per_step, (weights_finite, *val) = host[:n_steps], host[n_steps + len(scores):]
-    loss = per_step.sum(dtype=np.float64)
-    first_step = state.step - n_steps + 1
-    if not np.all(np.isfinite(per_step)):
-        bad = first_step + int(np.argmin(np.isfinite(per_step)))
-        raise TrainingDivergedError(
-            f"training diverged: the loss became {per_step[bad - first_step]} at epoch {state.epoch}, step {bad}; "
-            f"lower the learning rate, scale the inputs, or use float64"
-        )
-    if not weights_finite:
-        raise TrainingDivergedError(
-            f"training diverged: the weights stopped being finite at epoch {state.epoch}, by step {state.step}; "
-            f"lower the learning rate or scale the inputs"
-        )
-    logs = {"loss": float(loss)}
+    logs = {"loss": float(per_step.sum(dtype=np.float64))}
     if scores:
         logs["score"] = float(host[n_steps:n_steps + len(scores)].sum(dtype=np.float64))
     if val:
         logs["val_loss"] = float(val[0])
     if len(val) > 1:
         logs["val_score"] = float(val[1])
+    first_step = state.step - n_steps + 1
+    if not np.all(np.isfinite(per_step)):
+        bad = first_step + int(np.argmin(np.isfinite(per_step)))
+        raise TrainingDivergedError(
+            f"the loss became {per_step[bad - first_step]} at epoch {state.epoch}, step {bad}; lower the learning "
+            f"rate, scale the inputs, or use float64", logs)
+    if not weights_finite:
+        raise TrainingDivergedError(
+            f"the weights stopped being finite at epoch {state.epoch}, by step {state.step}; lower the learning "
+            f"rate or scale the inputs", logs)
     return logs

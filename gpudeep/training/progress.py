@@ -14,12 +14,15 @@ def display_name(name: str, score_name: str) -> str:
 
 
 class Progress:
-    """verbose 0: silent; 1: a progress bar on a terminal, else a line per epoch on stderr; 2: a line per epoch."""
+    """verbose 0: silent; 1: a progress bar on a terminal, else a line per epoch on stderr; 2: a line per epoch;
+    "iterations": scikit-learn's lines on stdout, "Iteration N, loss = ..." and then the other metrics."""
 
-    def __init__(self, epochs: int, verbose: int, score_name: str, validation: bool):
-        self.lines = verbose >= 2 or (verbose == 1 and not sys.stderr.isatty())
+    def __init__(self, epochs: int, verbose, score_name: str, validation: bool):
+        self.iterations = verbose == "iterations"
+        self.lines = not self.iterations and (verbose >= 2 or (verbose == 1 and not sys.stderr.isatty()))
         self.score_name = score_name
-        self.bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not verbose or self.lines, leave=False)
+        bar = bool(verbose) and not (self.lines or self.iterations)
+        self.bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not bar, leave=False)
         if self.lines:
             print(_legend(score_name, validation), file=sys.stderr)
 
@@ -29,7 +32,11 @@ class Progress:
     def show(self, epoch: int, logs: dict[str, float]) -> None:
         shown = {display_name(name, self.score_name): value for name, value in logs.items()}
         self.bar.set_postfix(shown, refresh=False)
-        if self.lines:
+        if self.iterations:
+            loss, *others = shown.items()
+            print(f"Iteration {epoch}, loss = {loss[1]:.8f}" + "".join(f", {k} = {v:.6g}" for k, v in others),
+                  flush=True)
+        elif self.lines:
             print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.6g}" for k, v in shown.items()), file=sys.stderr,
                   flush=True)
 

@@ -12,8 +12,16 @@ from ..optim import Optimizer
 from ..parameters import Parameters
 
 
-class TrainingDivergedError(FloatingPointError):
-    """The loss or the weights stopped being finite; the message names the epoch and the step."""
+class TrainingDivergedError(ValueError, FloatingPointError):
+    """The loss or the weights stopped being finite; the message names the epoch and the step, and ``logs``
+    holds that epoch's metrics (not finite). A ``ValueError``, as scikit-learn's estimators raise for it."""
+
+    SKLEARN = ("Solver produced non-finite parameter weights. The input data may contain large values and need to "
+               "be preprocessed")  # what scikit-learn's MLP says, which its users match
+
+    def __init__(self, detail: str, logs: dict[str, float] | None = None):
+        super().__init__(f"{self.SKLEARN}: training diverged, {detail}")
+        self.logs = dict(logs or {})
 
 
 @dataclass
@@ -35,7 +43,7 @@ class TrainingState:
     """Everything a run needs to go on: a checkpoint saves exactly this.
 
     params: the network's ``Parameters`` on the device. rng: the host generator for shuffles and
-    dropout seeds. epoch and step count what is done so far.
+    dropout seeds. epoch, step and samples (the rows trained on, over every epoch) count what is done so far.
     """
 
     arch: Architecture
@@ -44,4 +52,5 @@ class TrainingState:
     rng: np.random.Generator
     epoch: int = 0
     step: int = 0
+    samples: int = 0
     history: History = field(default_factory=History)

@@ -52,7 +52,7 @@ def test_gradcheck_reports_failure_with_exit_1(capsys):
         (["gradcheck", "--layers", "3,x"], "expected comma-separated positive integers"),
         (["info", "--backend", "tpu"], "invalid choice"),
         (["fly"], "invalid choice"),
-        (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+        (["train", "--optimizer", "newton"], "invalid choice: 'newton'"),
         (["train", "--activation", "softmax"], "invalid choice: 'softmax'"),
     ],
 )

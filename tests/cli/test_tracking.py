@@ -56,7 +56,7 @@ def test_a_failed_fit_ends_its_mlflow_run_as_failed(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "divergence")
     X = np.random.default_rng(0).normal(size=(50, 3))
     with pytest.raises(TrainingDivergedError):
-        DeepRegressor(learning_rate_init=1e6, solver="sgd", max_iter=3, backend="numpy").fit(
+        DeepRegressor(learning_rate_init=1e6, solver="sgd", max_iter=3, dtype="float32", backend="numpy").fit(
             X * 1e3, X[:, 0] * 1e3, callbacks=[MlflowTracker(uri)])
     client = MlflowClient(uri)
     (found,) = client.search_runs([client.get_experiment_by_name("divergence").experiment_id])

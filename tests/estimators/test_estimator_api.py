@@ -142,11 +142,16 @@ def test_feature_names_and_the_network_survive_save_and_load(iris, tmp_path):
         loaded.predict(frame[frame.columns[::-1]])
 
 
-def test_verbose_prints_off_a_terminal_and_says_what_it_prints(iris, capsys):
+def test_verbose_prints_scikit_learns_lines_on_stdout_and_progress_off_a_terminal_on_stderr(iris, capsys):
     X, y = iris
     fitted(DeepClassifier(**FULL_BATCH, verbose=True), X[::2], y[::2], validation_data=(X[1::2], y[1::2]))
-    err = capsys.readouterr().err.splitlines()
-    assert "accuracy: on the training batches" in err[0] and len(err) == 16
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 15 and out[0].startswith("Iteration 1, loss = ")
+    assert re.fullmatch(r"Iteration 15, loss = \d\.\d{8}, accuracy = \S+, val_loss = \S+, val_accuracy = \S+", out[-1])
+    fitted(DeepClassifier(**FULL_BATCH, verbose="progress"), X[::2], y[::2], validation_data=(X[1::2], y[1::2]))
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert captured.out == "" and "accuracy: on the training batches" in err[0] and len(err) == 16
     assert re.fullmatch(r"epoch 15: loss \S+, accuracy \S+, val_loss \S+, val_accuracy \S+", err[-1])
 
 

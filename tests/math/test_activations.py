@@ -15,6 +15,7 @@ REFERENCE = {
     "tanh": np.tanh,
     "identity": lambda Z: Z,
     "softmax": lambda Z: np.exp(Z) / np.exp(Z).sum(axis=0, keepdims=True),
+    "exp": np.exp,
 }
 HIDDEN = [name for name, g in ACTIVATIONS.items() if g.backward is not None]  # independent of activations.HIDDEN
 

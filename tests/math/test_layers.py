@@ -11,7 +11,7 @@ from gpudeep.gradcheck import check_architecture, gradient_check, random_problem
 
 
 @pytest.mark.parametrize("hidden", ["relu", "tanh", "sigmoid", "leaky_relu"])
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "categorical_cross_entropy", "mean_squared_error"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "categorical_cross_entropy", "mean_squared_error", "poisson"])
 def test_batch_norm_backward_matches_central_differences(backend, hidden, loss):
     arch = Architecture.build((4, 6, 5, 3), hidden=hidden, loss=loss, batch_norm=True)
     assert [layer.kind for layer in arch.layers] == ["batch_norm", "batch_norm", "dense"]

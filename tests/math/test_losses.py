@@ -20,6 +20,11 @@ def naive_cost(name, Z, Y):
     if name == "categorical_cross_entropy":
         A = np.exp(Z) / np.exp(Z).sum(axis=0, keepdims=True)
         return -np.sum(Y * np.log(A)) / m
+    if name == "poisson":  # half the deviance, Σ y·log(y/μ) - y + μ, as scipy.special.xlogy writes it
+        from scipy.special import xlogy
+
+        mu = np.exp(Z)
+        return np.sum(xlogy(Y, Y / mu) - Y + mu) / m
     return np.sum((Z - Y) ** 2) / (2 * m)
 
 
@@ -28,6 +33,8 @@ def targets(name, rng, shape):
         return np.eye(shape[0])[:, rng.integers(0, shape[0], size=shape[1])]
     if name == "binary_cross_entropy":
         return rng.integers(0, 2, size=shape).astype(np.float64)
+    if name == "poisson":
+        return rng.poisson(1.5, size=shape).astype(np.float64)
     return rng.normal(size=shape)
 
 
@@ -98,6 +105,8 @@ def test_losses_are_finite_and_nonnegative(name, Z, seed):
     Y = targets(name, np.random.default_rng(seed), Z.shape)
     if name == "mean_squared_error":
         Y = Y * 1e3
+    if name == "poisson":  # rates e^Z: finite for logits up to about 709 in float64, as any exp link's
+        Z = Z / 20
     cost, dZ = evaluate(get_backend("numpy"), name, Z, Y)
     assert np.isfinite(cost) and cost >= 0 and np.all(np.isfinite(dZ))
 

@@ -124,11 +124,15 @@ def test_bad_settings(make, message):
 
 
 def test_schedules():
-    assert [SCHEDULES.get("constant")(0.1)(e) for e in (0, 5)] == [0.1, 0.1]
+    assert [SCHEDULES.get("constant")(0.1)(e, 100 * e) for e in (0, 5)] == [0.1, 0.1]
     step = SCHEDULES.get("step")(0.1)
-    assert step(0) == step(9) == 0.1 and step(10) == pytest.approx(0.05) and step(25) == pytest.approx(0.025)
+    assert step(0, 0) == step(9, 0) == 0.1
+    assert step(10, 0) == pytest.approx(0.05) and step(25, 0) == pytest.approx(0.025)
     exponential = SCHEDULES.get("exponential")(0.1)
-    assert exponential(2) == pytest.approx(0.1 * 0.95**2)
+    assert exponential(2, 0) == pytest.approx(0.1 * 0.95**2)
+    invscaling = SCHEDULES.get("invscaling")(0.1, power_t=0.25)  # scikit-learn's: after t samples, α0 / (t + 1)^p
+    assert invscaling(1, 8) == pytest.approx(0.1 / 9**0.25) and invscaling(0, 0) == 0.1
+    assert SCHEDULES.get("adaptive")(0.1) is None  # the stopping rule changes the rate, not the epoch count
 
 
 def test_dropout_masks(backend):

@@ -12,11 +12,11 @@ from gpudeep.optim import OPTIMIZERS, SCHEDULES
 from gpudeep.registry import Registry
 
 REGISTRIES = {
-    "activation": (ACTIVATIONS, "activations", ["sigmoid", "relu", "leaky_relu", "tanh", "identity", "softmax"]),
-    "loss": (LOSSES, "losses", ["binary_cross_entropy", "categorical_cross_entropy", "mean_squared_error"]),
+    "activation": (ACTIVATIONS, "activations", ["sigmoid", "relu", "leaky_relu", "tanh", "identity", "softmax", "exp"]),
+    "loss": (LOSSES, "losses", ["binary_cross_entropy", "categorical_cross_entropy", "mean_squared_error", "poisson"]),
     "initializer": (INITIALIZERS, "initializers", ["he", "xavier", "glorot", "uniform_0_1"]),
     "optimizer": (OPTIMIZERS, "optimizers", ["sgd", "rmsprop", "adam"]),
-    "learning-rate schedule": (SCHEDULES, "schedules", ["constant", "step", "exponential"]),
+    "learning-rate schedule": (SCHEDULES, "schedules", ["constant", "invscaling", "adaptive", "step", "exponential"]),
     "backend": (BACKENDS, "backends", ["auto", "numpy", "cupy", "array_api_strict"]),
 }
 

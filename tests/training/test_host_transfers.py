@@ -68,7 +68,7 @@ def test_fit_moves_the_metrics_once_per_epoch_and_predict_once_per_chunk(setting
         model.fit(X, Y_CLASSES, sample_weight=np.linspace(0.5, 1.5, len(X)) if weighted else None)
     assert len(transfers) == 4 and all(len(shape) == 1 for shape in transfers)  # one stacked vector per epoch
     transfers.clear()
-    monkeypatch.setattr(estimators, "PREDICT_MEMORY_BYTES", 30 * 4 * (5 + 2 * (8 + 6 + 3)))  # 30 rows a chunk
+    monkeypatch.setattr(estimators, "PREDICT_MEMORY_BYTES", 30 * 8 * (5 + 2 * (8 + 6 + 3)))  # float64: 30 rows a chunk
     assert model.predict(X).shape == (90,)
     assert transfers == [(3, 30)] * 3
 
@@ -78,7 +78,8 @@ def test_a_regressor_keeps_the_same_discipline():
     y = X @ np.array([1.0, -2.0, 0.5, 0.0, 1.0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = DeepRegressor((8,), max_iter=3, random_state=0, backend=guarded_backend(transfers)).fit(X, y)
+        model = DeepRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0,
+                              backend=guarded_backend(transfers)).fit(X, y)
     model.predict(X)
     assert len(transfers) == 3 + 1
 
@@ -91,7 +92,7 @@ def test_the_training_loop_with_validation_and_dropout_moves_one_vector_per_epoc
     state = TrainingState(arch, params, Adam(0.01), np.random.default_rng(0))
     Y = np.eye(3)[Y_CLASSES]
     rows = [backend.asarray(np.ascontiguousarray(a)) for a in (X[:60], Y[:60], X[60:], Y[60:])]
-    score = DeepClassifier._device_score
+    score = DeepClassifier()._device_score
     history = train(backend, state, rows[0], rows[1], epochs=5, batch_size=8, dropout=0.3, l2=0.01,
                     validation=(rows[2], rows[3]), score=score)
     assert len(history.loss) == len(history.val_score) == 5

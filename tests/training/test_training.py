@@ -72,26 +72,39 @@ def test_metrics_reach_the_host_once_per_epoch(numpy_backend):
     assert len(calls) == 4  # 20 steps per epoch, 4 epochs
 
 
-def test_early_stopping_restores_the_best_weights(numpy_backend):
+def test_early_stopping_stops_by_scikit_learns_count(numpy_backend):
     state, X, Y = setup(numpy_backend)
-    after_one = setup(numpy_backend)
-    train(numpy_backend, after_one[0], after_one[1], after_one[2], epochs=1, batch_size=32)
-    # min_delta is too large for any later epoch to count as an improvement
+    # min_delta is too large for any later epoch to count as an improvement: epochs 2, 3 and 4 do not, and the
+    # count exceeds patience=2 at the fourth; the best loss is still the lowest, epoch 4's
     stopper = EarlyStopping(monitor="loss", patience=2, min_delta=1e9, restore_best_weights=True)
     history = train(numpy_backend, state, X, Y, epochs=50, batch_size=32, callbacks=[stopper])
-    assert len(history.loss) == 3 and stopper.stopped and stopper.best_epoch == 1
-    for (W, b), (W1, b1) in zip(state.params, after_one[0].params):
-        np.testing.assert_array_equal(W, W1)
-        np.testing.assert_array_equal(b, b1)
+    assert len(history.loss) == 4 and stopper.stopped and stopper.count == 3
+    assert stopper.best_epoch == 4 and stopper.best_value == min(history.loss)
+
+
+def test_early_stopping_restores_the_best_weights(numpy_backend):
+    state, _, _ = setup(numpy_backend)
+    stopper = EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True)
+    stopper.on_train_begin(state, numpy_backend)
+    kept = []
+    for epoch, val_loss in enumerate([0.9, 0.5, 0.7, 0.8], start=1):
+        state.params.flat[...] = epoch  # each epoch's weights, told apart
+        state.epoch = epoch
+        assert not stopper.on_epoch_end(state, {"val_loss": val_loss}, numpy_backend)
+        kept.append(state.params.flat.copy())
+    stopper.on_train_end(state, numpy_backend)
+    assert stopper.best_epoch == 2
+    np.testing.assert_array_equal(state.params.flat, kept[1])
 
 
 def test_early_stopping_on_a_score_and_its_resume():
     stopper = EarlyStopping(monitor="val_score", patience=2)
     history = History(val_score=[0.5, 0.7, 0.6])
     stopper.resume(history)
-    assert stopper.best_value == 0.7 and stopper.best_epoch == 2
+    assert stopper.best_value == 0.7 and stopper.best_epoch == 2 and stopper.count == 1
     state = TrainingState(None, [], None, None, epoch=4)
-    assert stopper.on_epoch_end(state, {"val_score": 0.65}, None)
+    assert not stopper.on_epoch_end(state, {"val_score": 0.65}, None)  # two epochs without an improvement
+    assert stopper.on_epoch_end(state, {"val_score": 0.66}, None)  # three: more than patience
 
 
 @pytest.mark.parametrize("kwargs, message", [({"monitor": "accuracy"}, "monitor"), ({"patience": 0}, "patience")])
