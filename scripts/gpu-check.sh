@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # One command that checks gpudeep on a machine with an NVIDIA GPU and CuPy: gpudeep info, the GPU-marked
-# tests (the cupy parity tests, the fused kernels and TF32 among them), the notebooks, the GPU benchmarks
-# and a probe of CUDA-graph capture. Into the folder given as $1, else $OUT, else gpu-check-TIME, it writes
+# tests (the cupy parity tests, the fused kernels and TF32 among them), scikit-learn's MLP tests on CuPy, the
+# notebooks, the GPU benchmarks and a probe of CUDA-graph capture. Into the folder given as $1, else $OUT, else gpu-check-TIME, it writes
 # five files (a device machine brings back at most 8): summary.txt (a line per step), log.txt (every step's
 # output, unbuffered, so a step killed at its limit still shows how far it got) and the three benchmark tables.
 #
 # It needs only CuPy, NumPy, pytest, scikit-learn, pandas, matplotlib and tqdm (a CUDA image's preinstalled
 # Python stack), run from the repository root; what needs more is skipped with the reason: the notebooks
 # without nbmake and ipykernel, property tests without hypothesis, PyTorch rows without torch.
-# The step limits below add up to 445 seconds, so the whole check ends within 8 minutes.
+# The step limits below add up to 505 seconds, so the whole check ends within 9 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-gpu-check-$(date +%Y%m%d-%H%M%S)}}"
@@ -51,6 +51,7 @@ if [ "$failures" -ne 0 ]; then
     exit 1
 fi
 step gpu-tests 170 "$python" -m pytest -q -ra -p no:cacheprovider -m gpu tests
+step sklearn-mlp 60 "$python" scripts/sklearn_mlp_tests.py --backend cupy
 notebook_packages=$(missing nbmake ipykernel)
 if [ -z "$notebook_packages" ]; then
     step notebooks 45 "$python" -m pytest -q -ra -p no:cacheprovider --nbmake notebooks
