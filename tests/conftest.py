@@ -1,12 +1,18 @@
 """One backend fixture for every math test, the skip rule for GPU tests, and the notebooks (nbmake) whenever
-the test extras are installed. The tests' own helpers live in ``support/``, importable by name."""
+the test extras are installed. The tests' own helpers live in ``support/``, importable by name. SciPy's
+array API support is on, as scikit-learn's array API checks need."""
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import sys
 from pathlib import Path
+
+# scikit-learn's array API checks (check_array_api_input) run only with SciPy's array API support on, which
+# SciPy reads when it is first imported: before any test module imports it.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import pytest
 

@@ -81,6 +81,8 @@ class _DeepNetwork(BaseEstimator):
         callbacks = check_callbacks(callbacks)
         continuing = (incremental or self.warm_start) and (hasattr(self, "state_") or attributes.weights_set(self))
         group = world() if self.distributed else None
+        if not continuing or not hasattr(self, "state_"):  # where the math runs, known before the data are read
+            self.backend_ = self._resolved_backend(group)
         host = fitting.prepare(self, X, y, sample_weight, validation_data, continuing=continuing, classes=classes)
         seed = self._agreed_seed(host, group)
         if self.early_stopping and self.solver != "lbfgs" and host.validation is None:
@@ -116,15 +118,11 @@ class _DeepNetwork(BaseEstimator):
         return group.broadcast_seed(seed_of(self.random_state))
 
     def _network(self, host: fitting.HostFit, seed, group, *, continuing: bool, incremental: bool, resume_from):
-        """(backend, training state): a new network on the resolved backend unless continuing (from an
+        """(backend, training state): a new network on ``backend_`` unless continuing (from an
         earlier fit's weights, or from ``coefs_`` and ``intercepts_`` as set), the same on every rank, then the
         checkpoint's state when resuming. A fit that continues (``warm_start``) makes a new optimizer, as
         scikit-learn does; ``partial_fit`` keeps it."""
         if not continuing or not hasattr(self, "state_"):
-            if group is not None:
-                self.backend_ = group.agree_on_backend(self.backend)
-            else:
-                self.backend_ = self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
             with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
                 self.state_ = self._initial_state(host.X.shape[1], host.Y.shape[1], seed)
         elif not incremental:
@@ -137,6 +135,12 @@ class _DeepNetwork(BaseEstimator):
         if resume_from is not None:
             load_checkpoint(resume_from, self)
         return self.backend_, self.state_
+
+    def _resolved_backend(self, group) -> Backend:
+        """``backend`` resolved, the same on every rank of a data-parallel fit."""
+        if group is not None:
+            return group.agree_on_backend(self.backend)
+        return self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
 
     def _class_weights(self, y) -> np.ndarray | None:
         """Per-sample weights from the classes (``class_weight``); None for a regressor or without them."""
@@ -192,4 +196,5 @@ class _DeepNetwork(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = True
+        tags.array_api_support = True  # arrays of the backend stay on its device; others come back as they went in
         return tags

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
-from . import docs, hyperparameters, predicting
+from . import docs, hyperparameters, namespaces, predicting
 from .base import _DeepNetwork
 
 
@@ -163,24 +164,46 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
 
     def predict_proba(self, X):
         """Class probabilities ``(n_samples, n_classes)``, columns in the order of ``classes_``; for multilabel y,
-        each label's own probability."""
-        A_L = predicting.output(self, X)
-        if len(self.classes_) == 1:  # a single class seen: it is certain
-            return np.ones_like(A_L)
-        return np.hstack([1 - A_L, A_L]) if A_L.shape[1] == 1 and not self._multilabel else A_L
+        each label's own probability. In X's namespace and on its device."""
+        namespaces.check_same_as_fit(self, X, "predict_proba")
+        return namespaces.returned(self._probabilities(X), namespaces.source_of(X))
 
     def predict_log_proba(self, X):
         """The logarithm of ``predict_proba(X)``."""
+        namespaces.check_same_as_fit(self, X, "predict_log_proba")
+        probabilities = self._probabilities(X)
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return namespaces.returned(probabilities.__array_namespace__().log(probabilities), namespaces.source_of(X))
 
     def predict(self, X):
         """The most probable class of each sample, as labels from ``classes_``; for multilabel y, the indicator
-        matrix of the labels with a probability above 0.5."""
-        probabilities = self.predict_proba(X)
+        matrix of the labels with a probability above 0.5. In X's namespace and on its device (labels that are
+        not numbers: a NumPy array)."""
+        namespaces.check_same_as_fit(self, X, "predict")
+        probabilities = self._probabilities(X)
+        xp = probabilities.__array_namespace__()
         if self._multilabel:
-            return (probabilities > 0.5).astype(int)
-        return self.classes_[np.argmax(probabilities, axis=1)]
+            labels = xp.astype(probabilities > 0.5, xp.int64)
+        elif xp is np or self.classes_.dtype.kind not in "biuf":
+            index = xp.argmax(probabilities, axis=1)
+            labels = self.classes_[index if xp is np else self.backend_.to_numpy(index)]
+        else:  # numeric labels are looked up where the probabilities are
+            labels = xp.take(xp.asarray(self.classes_, device=probabilities.device), xp.argmax(probabilities, axis=1))
+        return namespaces.returned(labels, namespaces.source_of(X))
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """The accuracy of ``predict(X)`` against y (subset accuracy for multilabel y), as scikit-learn's."""
+        predicted = namespaces.host(self.predict(X), self.backend_)
+        return float(accuracy_score(namespaces.host(y, self.backend_), predicted,
+                                    sample_weight=namespaces.host(sample_weight, self.backend_)))
+
+    def _probabilities(self, X):
+        """``predict_proba`` in the namespace the network computed it in (NumPy for host X)."""
+        A_L = predicting.output(self, X)
+        xp = A_L.__array_namespace__()
+        if len(self.classes_) == 1:  # a single class seen: it is certain
+            return xp.ones_like(A_L)
+        return xp.concat([1 - A_L, A_L], axis=1) if A_L.shape[1] == 1 and not self._multilabel else A_L
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

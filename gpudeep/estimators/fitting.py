@@ -9,9 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from sklearn.model_selection import train_test_split
+from sklearn.utils import check_array
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ..backends import Backend
+from . import namespaces
 from .inputs import SparseRows, check_labels, check_range, device_rows, explained
 
 SPARSE = ("csr", "csc")  # the sparse formats X may come in, as for scikit-learn's MLP
@@ -71,16 +73,16 @@ def on_device(backend: Backend, host: HostFit, dtype: str) -> DeviceFit:
 
 
 def host_data(model, X, y, *, continuing: bool, classes):
-    """(X, Y, y) on the host, checked: X scaled (its scaling learnt on a first fit), Y encoded for the network;
-    the fit's dtype (``dtype_``) chosen on a first fit."""
+    """(X, Y, y) checked: X scaled (its scaling learnt on a first fit), Y encoded for the network; the fit's dtype
+    (``dtype_``) chosen on a first fit. X stays on the device when it is an array of the backend (only its
+    labels or targets, y, are read on the host), else it is host data."""
+    y = namespaces.host(y, model.backend_)
     if model._is_classifier:
         check_labels(y)
-    with explained():
-        X, y = validate_data(model, X, y, reset=not continuing, dtype=(np.float64, np.float32),
-                             accept_sparse=SPARSE, multi_output=model._multi_output,
-                             y_numeric=not model._is_classifier)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = column_or_1d(y, warn=True)  # scikit-learn's DataConversionWarning: a column where a 1-d y is meant
+    if not continuing:
+        model._fit_input = namespaces.where(X)
+    X = checked_X(model, X, reset=not continuing)
+    y = checked_y(model, y, X.shape[0])
     first_labels = not continuing or not hasattr(model, "classes_" if model._is_classifier else "n_outputs_")
     Y = model._encode_targets(y, first_fit=first_labels, classes=classes,
                               warm=continuing and model.warm_start and classes is None)
@@ -89,9 +91,35 @@ def host_data(model, X, y, *, continuing: bool, classes):
     if not continuing:
         fit_input_scaling(model, X)
     X = scale(model, X)
-    check_range("X", X, model.dtype_)
+    check_range("X", X, model.dtype_, model.backend_)
     check_range("y", Y, model.dtype_)
     return X, Y, y
+
+
+def checked_X(model, X, *, reset: bool):
+    """X ``(n_samples, n_features)`` checked as scikit-learn checks it (its number of features, and feature names,
+    learnt when ``reset``): on the device for an array of the backend, else on the host (other libraries' arrays
+    copied there), as float32 or float64 (a sparse matrix stays sparse)."""
+    if namespaces.on_backend(model.backend_, namespaces.source_of(X)):
+        return namespaces.checked_on_device(model, X, reset=reset)
+    with explained():
+        return validate_data(model, namespaces.host(X), reset=reset, dtype=(np.float64, np.float32),
+                             accept_sparse=SPARSE)
+
+
+def checked_y(model, y, n_samples: int) -> np.ndarray:
+    """y on the host, checked as scikit-learn checks targets: one entry per sample, finite, numbers for a
+    regressor; a column ``(n_samples, 1)`` becomes 1-d, with scikit-learn's DataConversionWarning."""
+    if y is None:
+        raise ValueError(f"{type(model).__name__} requires y to be passed, but the target y is None")
+    with explained():
+        y = check_array(namespaces.host(y), ensure_2d=False, dtype="numeric" if not model._is_classifier else None,
+                        input_name="y")
+        if len(y) != n_samples:
+            raise ValueError(f"Found input variables with inconsistent numbers of samples: [{n_samples}, {len(y)}]")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    return y
 
 
 def fit_dtype(model, X) -> str:
@@ -101,7 +129,8 @@ def fit_dtype(model, X) -> str:
         return model.dtype
     if "_set_coefs" in vars(model):
         return "float32" if np.asarray(model._set_coefs[0]).dtype == np.float32 else "float64"
-    return "float32" if X.dtype == np.float32 else "float64"
+    xp = np if namespaces.source_of(X) is None else model.backend_.xp
+    return "float32" if X.dtype == xp.float32 else "float64"
 
 
 def sample_weights(model, sample_weight, X, y) -> np.ndarray | None:
@@ -110,7 +139,8 @@ def sample_weights(model, sample_weight, X, y) -> np.ndarray | None:
     class_weights = model._class_weights(y)
     if sample_weight is None and class_weights is None:
         return None
-    weights = np.ones(X.shape[0]) if sample_weight is None else checked_weights(sample_weight, X.shape[0])
+    weights = np.ones(X.shape[0]) if sample_weight is None else checked_weights(
+        namespaces.host(sample_weight, model.backend_), X.shape[0])
     if class_weights is not None:
         weights = weights * class_weights
     total = weights.sum()
@@ -128,18 +158,16 @@ def host_validation(model, validation_data, n_outputs: int) -> tuple[np.ndarray,
         raise ValueError("validation_data must be a pair (X_val, y_val)") from None
     if model._is_classifier:
         check_labels(y_val)
-    with explained():
-        X_val = scale(model, validate_data(model, X_val, reset=False, dtype=(np.float64, np.float32),
-                                           accept_sparse=SPARSE))
-        y_val = np.asarray(y_val)
-        if len(y_val) != len(X_val):
-            raise ValueError(f"validation_data has {len(X_val)} samples in X_val but {len(y_val)} in y_val; "
-                             f"X and y need one entry per sample")
+    X_val = scale(model, checked_X(model, X_val, reset=False))
+    y_val = np.asarray(namespaces.host(y_val, model.backend_))
+    if len(y_val) != X_val.shape[0]:
+        raise ValueError(f"validation_data has {X_val.shape[0]} samples in X_val but {len(y_val)} in y_val; "
+                         f"X and y need one entry per sample")
     Y_val = model._encode_targets(y_val, first_fit=False, classes=None)
     if Y_val.shape[1] != n_outputs:
         raise ValueError(f"validation_data's y_val has {Y_val.shape[1]} target(s) per sample but the training "
                          f"y has {n_outputs}; give y_val the training targets' shape")
-    check_range("validation X", X_val, model.dtype_)
+    check_range("validation X", X_val, model.dtype_, model.backend_)
     return X_val, Y_val
 
 
@@ -153,12 +181,11 @@ def facts(model, X, Y) -> dict:
 def validation_split(model, X, Y, y, weights, seed):
     """(X, X_val, Y, Y_val, weights): ``validation_fraction`` of the samples held out, of each class for a
     classifier of one label per sample (stratified on the encoded Y, as scikit-learn does); the training
-    samples' weights (or None)."""
-    arrays = (X, Y) if weights is None else (X, Y, weights)
+    samples' weights (or None). The rows are split by index, so X stays where it is (host, sparse or device)."""
     stratify = Y.astype(bool) if model._is_classifier and not model._multilabel else None
     try:
-        X, X_val, Y, Y_val, *weights = train_test_split(*arrays, test_size=model.validation_fraction,
-                                                        random_state=seed, stratify=stratify)
+        train, held = train_test_split(np.arange(len(Y)), test_size=model.validation_fraction, random_state=seed,
+                                       stratify=stratify)
     except ValueError as error:
         if stratify is None or "least populated class" not in str(error):
             raise
@@ -166,11 +193,19 @@ def validation_split(model, X, Y, y, weights, seed):
         rare = np.asarray([label for label, count in counts.items() if count < 2]).tolist()
         raise ValueError(f"{error} (the classes as early_stopping encodes them: labels {rare} have a single "
                          f"sample); add samples of them or set early_stopping=False") from None
-    if X_val.shape[0] < 2:
+    if len(held) < 2:
         raise ValueError(f"The validation set is too small. Increase 'validation_fraction' or the size of your "
-                         f"dataset: early_stopping holds out {X_val.shape[0]} sample(s) of {len(y)}, and scores "
+                         f"dataset: early_stopping holds out {len(held)} sample(s) of {len(y)}, and scores "
                          f"need at least 2")
-    return X, X_val, Y, Y_val, (weights[0] if weights else None)
+    return (rows(model, X, train), rows(model, X, held), Y[train], Y[held],
+            None if weights is None else weights[train])
+
+
+def rows(model, X, index: np.ndarray):
+    """The rows ``index`` of X: host (dense or sparse) or an array of the backend, which keeps them there."""
+    if namespaces.source_of(X) is None:
+        return X[index]
+    return model.backend_.xp.take(X, model.backend_.asarray(index), axis=0)
 
 
 def fit_input_scaling(model, X: np.ndarray) -> None:
@@ -179,8 +214,10 @@ def fit_input_scaling(model, X: np.ndarray) -> None:
         raise ValueError("standardize=True centres X, which would make a sparse X dense; scale it instead with "
                          "sklearn.preprocessing.MaxAbsScaler or StandardScaler(with_mean=False), or pass X.toarray()")
     if model.standardize:
+        xp = np if namespaces.source_of(X) is None else model.backend_.xp
         with np.errstate(over="ignore", invalid="ignore"):
-            mean, scale = X.mean(axis=0), X.std(axis=0)
+            mean, scale = (statistic if xp is np else model.backend_.to_numpy(statistic)
+                           for statistic in (xp.mean(X, axis=0), xp.std(X, axis=0)))
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
             raise ValueError("X's values are too large to standardize (their mean or standard deviation "
                              "overflows float64); divide X by a constant first")
@@ -193,7 +230,12 @@ def fit_input_scaling(model, X: np.ndarray) -> None:
 def scale(model, X: np.ndarray) -> np.ndarray:
     """X standardized as the training data were (unchanged without ``standardize``)."""
     mean = getattr(model, "input_mean_", None)  # none known: weights set through coefs_ before any fit
-    return X if mean is None else (X - mean) / model.input_scale_
+    if mean is None:
+        return X
+    if namespaces.source_of(X) is not None:  # on the device: the host statistics go there
+        mean, scale_ = (model.backend_.asarray(a, X.dtype) for a in (mean, model.input_scale_))
+        return (X - mean) / scale_
+    return (X - mean) / model.input_scale_
 
 
 def checked_weights(sample_weight, n_samples: int) -> np.ndarray:

@@ -44,6 +44,8 @@ def device_rows(backend: Backend, host, dtype: str):
     C-contiguous ``dtype`` array (rows gather cheaply)."""
     if sparse.issparse(host):
         host = host.toarray()
+    if hasattr(host, "__array_namespace__") and not isinstance(host, np.ndarray):  # already the backend's
+        return backend.asarray(host, dtype)
     return backend.asarray(np.ascontiguousarray(host, dtype=dtype))
 
 
@@ -63,12 +65,17 @@ class SparseRows:
         return device_rows(self.backend, self.X, self.dtype_name)
 
 
-def check_range(name: str, values, dtype: str) -> None:
-    """``ValueError`` when host values (dense, or a sparse matrix's stored values) would overflow to infinity
-    in ``dtype`` on the device."""
+def check_range(name: str, values, dtype: str, backend: Backend | None = None) -> None:
+    """``ValueError`` when values (host ones, a sparse matrix's stored ones, or an array of ``backend``) would
+    overflow to infinity in ``dtype`` on the device."""
     values = values.data if sparse.issparse(values) else values
     limit = float(np.finfo(dtype).max)
-    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    if not (values.ndim and values.shape[0] and values.shape[-1]):
+        largest = 0.0
+    elif isinstance(values, np.ndarray):
+        largest = float(np.max(np.abs(values)))
+    else:  # the backend's: one number to the host
+        largest = float(backend.to_numpy(backend.xp.max(backend.xp.abs(values))))
     if largest > limit:
         raise ValueError(
             f"{name} holds values up to {largest:.3g}, beyond {dtype}'s range ({limit:.3g}); "

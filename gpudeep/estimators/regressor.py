@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
-from . import docs, hyperparameters, predicting
+from . import docs, hyperparameters, namespaces, predicting
 from .base import _DeepNetwork
 
 
@@ -105,16 +106,25 @@ class DeepRegressor(RegressorMixin, _DeepNetwork):
 
     @staticmethod
     def _device_score(xp, A_L, Y):
-        """R² averaged over outputs, on the device."""
+        """R² averaged over outputs, on the device; for a constant target, 1 if it is predicted exactly, else 0
+        (scikit-learn's ``r2_score``)."""
         residual = xp.sum((Y - A_L) ** 2, axis=1)
         total = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2, axis=1)
-        return xp.mean(1 - residual / xp.where(total > 0, total, 1.0))
+        exact = xp.astype(residual == 0, residual.dtype)
+        return xp.mean(xp.where(total > 0, 1 - residual / xp.where(total > 0, total, 1.0), exact))
 
     def predict(self, X):
         """Predictions ``(n_samples,)``, or ``(n_samples, n_outputs)`` when fitted on several targets, in the
-        network's dtype."""
+        network's dtype; in X's namespace and on its device."""
+        namespaces.check_same_as_fit(self, X, "predict")
         A_L = predicting.output(self, X)
-        return A_L[:, 0] if self.n_outputs_ == 1 else A_L
+        return namespaces.returned(A_L[:, 0] if self.n_outputs_ == 1 else A_L, namespaces.source_of(X))
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """R² of ``predict(X)`` against y (averaged over outputs), as scikit-learn's."""
+        predicted = namespaces.host(self.predict(X), self.backend_)
+        return float(r2_score(namespaces.host(y, self.backend_), predicted,
+                              sample_weight=namespaces.host(sample_weight, self.backend_)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

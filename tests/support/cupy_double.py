@@ -256,10 +256,13 @@ REDUCTIONS_AND_SHAPES = {
     "take": "(a, indices, axis=None, out=None)",
     "take_along_axis": "(a, indices, axis)",
     "stack": "(tup, axis=0, out=None, *, dtype=None, casting='same_kind')",
+    "concat": "(tup, axis=0, out=None, *, dtype=None, casting='same_kind')",
+    "std": "(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False)",
+    "ones_like": "(a, dtype=None, order='K', subok=None, shape=None)",
     "reshape": "(a, newshape, order='C', *, copy=None)",
     "zeros_like": "(a, dtype=None, order='K', subok=None, shape=None)",
 }
-NUMPY_NAMES = {"abs": "absolute", "reshape": "reshape"}
+NUMPY_NAMES = {"abs": "absolute", "reshape": "reshape", "concat": "concatenate"}
 
 
 def _signature(text: str) -> inspect.Signature:
@@ -531,7 +534,7 @@ def modules() -> dict[str, types.ModuleType]:
                      set_compute_type=set_compute_type, COMPUTE_TYPE_DEFAULT=COMPUTE_TYPE_DEFAULT,
                      COMPUTE_TYPE_TF32=COMPUTE_TYPE_TF32)
     core = _module("cupy._core", _routines_linalg=linalg)
-    cupy = _module("cupy", __version__=VERSION, ndarray=ndarray, float32=np.float32, float64=np.float64,
+    cupy = _module("cupy", __version__=VERSION, ndarray=ndarray, float32=np.float32, float64=np.float64, int64=np.int64,
                    asarray=asarray, asnumpy=asnumpy, zeros=zeros, arange=arange, matmul=matmul, fuse=fuse, cuda=cuda,
                    random=random, _core=core, get_default_memory_pool=get_default_memory_pool,
                    get_default_pinned_memory_pool=get_default_pinned_memory_pool, **functions)

@@ -133,3 +133,27 @@ def test_the_data_parallel_step_moves_only_its_all_reduce_buffer():
     for line in result.stdout.splitlines():
         _, count, steps = line.split()
         assert int(count) == parameters + int(steps) + epochs
+
+
+def test_arrays_of_the_backend_stay_on_its_device_through_fit_predict_and_score():
+    """X of the backend's own kind is checked, scaled, split and trained on where it is: the host sees the epoch's
+    metrics, whether X is finite and its largest value, and the labels; predictions come back as device arrays."""
+    from gpudeep.estimators.namespaces import source_of
+
+    transfers = []
+    backend = guarded_backend(transfers)
+    X_device = backend.asarray(X)
+    model = DeepClassifier((8,), max_iter=3, random_state=0, standardize=True, early_stopping=True,
+                           n_iter_no_change=100, backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X_device, Y_CLASSES)
+    assert (90, 5) not in transfers and (81, 5) not in transfers and (9, 5) not in transfers  # X never moved
+    transfers.clear()
+    probabilities = model.predict_proba(X_device)
+    assert source_of(probabilities).xp is backend.xp and probabilities.shape == (90, 3)
+    assert all(len(shape) <= 1 for shape in transfers)  # finiteness and range: two numbers
+    np.testing.assert_allclose(backend.to_numpy(probabilities), model.predict_proba(X), rtol=1e-12)
+    labels = model.predict(X_device)
+    assert source_of(labels).xp is backend.xp
+    assert model.score(X_device, Y_CLASSES) == model.score(X, Y_CLASSES)
