@@ -111,3 +111,16 @@ def sklearn_order(params: Parameters) -> np.ndarray:
         weights.append(W_start + np.arange(n * n_prev).reshape(n, n_prev).T.ravel())  # Wᵀ row by row
         biases.append(b_start + np.arange(n))
     return np.concatenate(weights + biases)
+
+
+def sklearn_start(arch, random_state: np.random.RandomState, *, logistic: bool) -> dict[str, np.ndarray]:
+    """scikit-learn's MLP start for a dense network: layer by layer, W[l]ᵀ ``(n[l-1], n[l])`` and then b[l]
+    drawn uniform on ±√(f / (n[l-1] + n[l])), f = 2 for logistic hidden layers and 6 otherwise (Glorot's), in
+    its order from its kind of generator, so that one seed starts both at the same weights."""
+    factor = 2.0 if logistic else 6.0
+    arrays = {}
+    for l, (n_prev, n) in enumerate(zip(arch.layer_sizes[:-1], arch.layer_sizes[1:]), start=1):
+        bound = np.sqrt(factor / (n_prev + n))
+        arrays[f"W{l}"] = random_state.uniform(-bound, bound, (n_prev, n)).T
+        arrays[f"b{l}"] = random_state.uniform(-bound, bound, n).reshape(n, 1)
+    return arrays

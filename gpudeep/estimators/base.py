@@ -19,6 +19,7 @@ from ..backends import Backend, get_backend
 from ..distributed import world
 from ..network import Architecture, init_parameters
 from ..optim import OPTIMIZERS
+from ..parameters import Parameters
 from ..training import TrainingState
 from . import attributes, fitting, hyperparameters, solvers
 from .inputs import check_callbacks, seed_of
@@ -174,8 +175,11 @@ class _DeepNetwork(BaseEstimator):
         sizes = (n_features, *self._hidden_sizes(), n_outputs)
         arch = Architecture.build(sizes, hidden=hidden, loss=self._loss_name, batch_norm=self.batch_norm)
         rng = np.random.default_rng(seed)
-        init = ACTIVATIONS.get(hidden).init
-        params = init_parameters(arch, self.backend_, init=init, dtype=self.dtype_, rng=rng)
+        if arch.batch_norm:  # a layer scikit-learn has not: the library's start for its activation
+            params = init_parameters(arch, self.backend_, init=ACTIVATIONS.get(hidden).init, dtype=self.dtype_, rng=rng)
+        else:
+            start = attributes.sklearn_start(arch, np.random.RandomState(seed), logistic=hidden == "sigmoid")
+            params = Parameters.from_host(self.backend_, arch.layout(), start, self.dtype_)
         return TrainingState(arch, params, self._make_optimizer(), rng)
 
     def _make_optimizer(self):
