@@ -157,3 +157,25 @@ def test_arrays_of_the_backend_stay_on_its_device_through_fit_predict_and_score(
     labels = model.predict(X_device)
     assert source_of(labels).xp is backend.xp
     assert model.score(X_device, Y_CLASSES) == model.score(X, Y_CLASSES)
+
+
+SPARSE_FIT = {"hidden_layer_sizes": (8,), "max_iter": 2, "batch_size": 32, "random_state": 0, "backend": "numpy"}
+
+
+def test_a_sparse_X_stays_on_the_host_and_sends_the_device_one_dense_batch_at_a_time(monkeypatch):
+    from scipy import sparse
+
+    from gpudeep.backends import Backend
+
+    moved = []
+    original = Backend.asarray
+    monkeypatch.setattr(Backend, "asarray", lambda self, data, dtype=None: moved.append(np.shape(data)) or original(
+        self, data, dtype))
+    X_sparse = sparse.csr_array(np.where(np.abs(X) > 1, X, 0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DeepClassifier(**SPARSE_FIT).fit(X_sparse, Y_CLASSES)
+        dense = DeepClassifier(**SPARSE_FIT).fit(X_sparse.toarray(), Y_CLASSES)
+    assert moved.count((90, 5)) == 1  # the dense fit's X; the sparse fit's went in batches of 32 + 32 + 26 rows
+    assert moved.count((32, 5)) == 4 and moved.count((26, 5)) == 2
+    np.testing.assert_allclose(model.predict_proba(X_sparse), dense.predict_proba(X_sparse.toarray()), rtol=1e-12)
