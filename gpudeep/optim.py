@@ -34,6 +34,7 @@ class Optimizer:
     name = "optimizer"
     slots: tuple[str, ...] = ()
     estimator_params: dict[str, str] = {}  # the estimators' parameter -> this constructor's argument it sets
+    estimator_settings: dict[str, object] = {}  # the arguments the estimators fix, to step as scikit-learn's does
 
     def __init__(self, learning_rate: float):
         self.learning_rate = _check_rate("learning_rate", learning_rate, 0.0, math.inf)
@@ -138,22 +139,31 @@ def _rmsprop_step(xp, P, dP, square_mean, learning_rate, rho, one_minus_rho, eps
 
 
 class Adam(Optimizer):
-    """m ← β1·m + (1-β1)·dP, v ← β2·v + (1-β2)·dP², then P -= α·m̂ / (√v̂ + ε) with bias-corrected m̂, v̂."""
+    """m ← β1·m + (1-β1)·dP, v ← β2·v + (1-β2)·dP², then P -= α·m̂ / (√v̂ + ε) with bias-corrected m̂, v̂.
+
+    epsilon_on="v": ε is added to √v instead, P -= α·√(1-β2^t)/(1-β1^t) · m / (√v + ε), the paper's efficient
+    form (its section 2), which scikit-learn's MLP steps with.
+    """
 
     name = "adam"
     slots = ("first_moment", "second_moment")
     estimator_params = {"beta_1": "beta_1", "beta_2": "beta_2", "epsilon": "epsilon"}
+    estimator_settings = {"epsilon_on": "v"}
 
-    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 epsilon_on: str = "v_hat"):
         super().__init__(learning_rate)
         self.beta_1 = _check_rate("beta_1", beta_1, 0.0, 1.0, closed_low=True)
         self.beta_2 = _check_rate("beta_2", beta_2, 0.0, 1.0, closed_low=True)
         self.epsilon = _check_rate("epsilon", epsilon, 0.0, math.inf)
+        if epsilon_on not in ("v_hat", "v"):
+            raise ValueError(f"epsilon_on must be 'v_hat' or 'v', got {epsilon_on!r}")
+        self.epsilon_on = epsilon_on
 
     def _update(self, xp, P, dP, first_moment, second_moment) -> None:
         # α·m̂/(√v̂ + ε) with m̂ = m/(1-β1^t), v̂ = v/(1-β2^t), folded into one step size and a scaled ε
         step_size = self.learning_rate * math.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
-        epsilon = self.epsilon * math.sqrt(1 - self.beta_2**self.t)
+        epsilon = self.epsilon * (math.sqrt(1 - self.beta_2**self.t) if self.epsilon_on == "v_hat" else 1.0)
         _adam_step(xp, P, dP, first_moment, second_moment, self.beta_1, 1 - self.beta_1, self.beta_2,
                    1 - self.beta_2, step_size, epsilon)
 

@@ -21,6 +21,7 @@ from ..network import Architecture, init_parameters
 from ..optim import OPTIMIZERS
 from ..parameters import Parameters
 from ..training import TrainingState
+from ..training.state import ShuffleStream
 from . import attributes, fitting, hyperparameters, solvers
 from .inputs import check_callbacks, seed_of
 from .persistence import load_checkpoint
@@ -85,11 +86,14 @@ class _DeepNetwork(BaseEstimator):
         if not continuing or not hasattr(self, "state_"):  # where the math runs, known before the data are read
             self.backend_ = self._resolved_backend(group)
         host = fitting.prepare(self, X, y, sample_weight, validation_data, continuing=continuing, classes=classes)
-        seed = self._agreed_seed(host, group)
+        # scikit-learn's one stream of a fit, in its order: the initial weights, the held-out split, the shuffles
+        stream = np.random.RandomState(self._agreed_seed(host, group))
+        backend, state = self._network(host, stream, group, continuing=continuing, incremental=incremental)
         if self.early_stopping and self.solver != "lbfgs" and host.validation is None:
-            host = fitting.held_out(self, host, seed)
-        backend, state = self._network(host, seed, group, continuing=continuing, incremental=incremental,
-                                       resume_from=resume_from)
+            host = fitting.held_out(self, host, stream)
+        state.rng = ShuffleStream(stream)
+        if resume_from is not None:
+            load_checkpoint(resume_from, self)
         data = fitting.on_device(backend, host, self.dtype_)
         epochs_before = state.epoch if resume_from is None else 0  # a resumed fit counts the epochs done before
         epochs = max((1 if incremental else self.max_iter) - (state.epoch if resume_from is not None else 0), 0)
@@ -118,14 +122,14 @@ class _DeepNetwork(BaseEstimator):
             group.check_agreement(fitting.facts(self, host.X, host.Y))
         return group.broadcast_seed(seed_of(self.random_state))
 
-    def _network(self, host: fitting.HostFit, seed, group, *, continuing: bool, incremental: bool, resume_from):
-        """(backend, training state): a new network on ``backend_`` unless continuing (from an
-        earlier fit's weights, or from ``coefs_`` and ``intercepts_`` as set), the same on every rank, then the
-        checkpoint's state when resuming. A fit that continues (``warm_start``) makes a new optimizer, as
+    def _network(self, host: fitting.HostFit, stream, group, *, continuing: bool, incremental: bool):
+        """(backend, training state): a new network on ``backend_``, its weights drawn from ``stream`` (a
+        ``RandomState``), unless continuing (from an earlier fit's weights, or from ``coefs_`` and ``intercepts_``
+        as set); the same on every rank. A fit that continues (``warm_start``) makes a new optimizer, as
         scikit-learn does; ``partial_fit`` keeps it."""
         if not continuing or not hasattr(self, "state_"):
             with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
-                self.state_ = self._initial_state(host.X.shape[1], host.Y.shape[1], seed)
+                self.state_ = self._initial_state(host.X.shape[1], host.Y.shape[1], stream)
         elif not incremental:
             self.state_.optimizer = self._make_optimizer()
         attributes.put_set_weights(self, keep=continuing)
@@ -133,8 +137,6 @@ class _DeepNetwork(BaseEstimator):
             with group.ending_the_job_on_failure():
                 group.bind(self.backend_)
                 group.broadcast_parameters(self.backend_, self.state_.params)
-        if resume_from is not None:
-            load_checkpoint(resume_from, self)
         return self.backend_, self.state_
 
     def _resolved_backend(self, group) -> Backend:
@@ -170,23 +172,23 @@ class _DeepNetwork(BaseEstimator):
         X ``(n_samples, n_features)`` as the network sees it and encoded y ``(n_samples, n_outputs)``."""
         return solvers.loss_and_gradient(self, packed, X, y, sample_weight)
 
-    def _initial_state(self, n_features: int, n_outputs: int, seed) -> TrainingState:
+    def _initial_state(self, n_features: int, n_outputs: int, stream: np.random.RandomState) -> TrainingState:
         hidden = by_sklearn_name(self.activation)
         sizes = (n_features, *self._hidden_sizes(), n_outputs)
         arch = Architecture.build(sizes, hidden=hidden, loss=self._loss_name, batch_norm=self.batch_norm)
-        rng = np.random.default_rng(seed)
         if arch.batch_norm:  # a layer scikit-learn has not: the library's start for its activation
+            rng = np.random.default_rng(stream.randint(2**31))
             params = init_parameters(arch, self.backend_, init=ACTIVATIONS.get(hidden).init, dtype=self.dtype_, rng=rng)
         else:
-            start = attributes.sklearn_start(arch, np.random.RandomState(seed), logistic=hidden == "sigmoid")
+            start = attributes.sklearn_start(arch, stream, logistic=hidden == "sigmoid")
             params = Parameters.from_host(self.backend_, arch.layout(), start, self.dtype_)
-        return TrainingState(arch, params, self._make_optimizer(), rng)
+        return TrainingState(arch, params, self._make_optimizer(), ShuffleStream(stream))
 
     def _make_optimizer(self):
         """The stochastic optimizer of ``solver`` ('lbfgs' keeps an SGD one that it never steps)."""
         optimizer = OPTIMIZERS.get("sgd" if self.solver == "lbfgs" else self.solver)
         options = {argument: getattr(self, param) for param, argument in optimizer.estimator_params.items()}
-        return optimizer(self.learning_rate_init, **options)
+        return optimizer(self.learning_rate_init, **options, **optimizer.estimator_settings)
 
     def _hidden_sizes(self) -> tuple[int, ...]:
         hyperparameters.check({"hidden_layer_sizes": self.hidden_layer_sizes})

@@ -40,9 +40,10 @@ def prepare(model, X, y, sample_weight, validation_data, *, continuing: bool, cl
     return HostFit(X, Y, y, weights, validation)
 
 
-def held_out(model, host: HostFit, seed) -> HostFit:
-    """``host`` with ``validation_fraction`` of its samples held out as the validation data."""
-    X, X_val, Y, Y_val, weights = validation_split(model, host.X, host.Y, host.y, host.weights, seed)
+def held_out(model, host: HostFit, random_state) -> HostFit:
+    """``host`` with ``validation_fraction`` of its samples held out as the validation data, drawn from
+    ``random_state`` (the fit's ``RandomState``)."""
+    X, X_val, Y, Y_val, weights = validation_split(model, host.X, host.Y, host.y, host.weights, random_state)
     return HostFit(X, Y, host.y, weights, (X_val, Y_val))
 
 
@@ -178,14 +179,15 @@ def facts(model, X, Y) -> dict:
     return {"samples": X.shape[0], "features": X.shape[1], "outputs": Y.shape[1], **settings}
 
 
-def validation_split(model, X, Y, y, weights, seed):
+def validation_split(model, X, Y, y, weights, random_state):
     """(X, X_val, Y, Y_val, weights): ``validation_fraction`` of the samples held out, of each class for a
-    classifier of one label per sample (stratified on the encoded Y, as scikit-learn does); the training
-    samples' weights (or None). The rows are split by index, so X stays where it is (host, sparse or device)."""
-    stratify = Y.astype(bool) if model._is_classifier and not model._multilabel else None
+    binary classifier (stratified on its one output, where scikit-learn stratifies: not for more classes or
+    labels); the training samples' weights (or None). The rows are split by index, so X stays where it is
+    (host, sparse or device)."""
+    stratify = Y.astype(bool) if model._is_classifier and Y.shape[1] == 1 else None
     try:
-        train, held = train_test_split(np.arange(len(Y)), test_size=model.validation_fraction, random_state=seed,
-                                       stratify=stratify)
+        train, held = train_test_split(np.arange(len(Y)), test_size=model.validation_fraction,
+                                       random_state=random_state, stratify=stratify)
     except ValueError as error:
         if stratify is None or "least populated class" not in str(error):
             raise

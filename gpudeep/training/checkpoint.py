@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backends import Backend
 from ..parameters import Layout, Parameters, shapes
-from .state import History, TrainingState
+from .state import History, TrainingState, rng_from_state, rng_state
 
 
 def training_state(backend: Backend, state: TrainingState) -> tuple[dict, dict[str, np.ndarray]]:
@@ -28,7 +28,7 @@ def training_state(backend: Backend, state: TrainingState) -> tuple[dict, dict[s
         "samples": state.samples,
         "optimizer": {"name": optimizer.name, "t": optimizer.t, "learning_rate": optimizer.learning_rate,
                       "slots": list(optimizer.state)},
-        "rng": state.rng.bit_generator.state,
+        "rng": rng_state(state.rng),
         "history": state.history.as_dict(),
     }
     arrays = {}
@@ -53,7 +53,7 @@ def training_state_shapes(metadata: dict, layout: Layout, dtype: str, fail: Call
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
         fail(f"checkpoint learning_rate must be a positive number, got {rate!r}")
     try:
-        np.random.default_rng().bit_generator.state = metadata.get("rng")
+        rng_from_state(metadata.get("rng"))
     except (TypeError, ValueError, KeyError) as error:
         fail(f"checkpoint rng is not a generator state ({type(error).__name__}: {error})")
     history = metadata.get("history")
@@ -87,5 +87,5 @@ def restore(backend: Backend, state: TrainingState, metadata: dict, arrays: dict
         name: arrays[f"{slot}.{name}"] for name in state.params.named}, dtype).flat]
         for slot in optimizer.slots if slot in saved_slots}
     state.epoch, state.step, state.samples = metadata["epoch"], metadata["step"], metadata.get("samples", 0)
-    state.rng.bit_generator.state = metadata["rng"]
+    state.rng = rng_from_state(metadata["rng"])
     state.history = History(**{k: list(metadata["history"].get(k, [])) for k in History().as_dict()})

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris, make_regression
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.class_weight import compute_sample_weight
 
@@ -195,3 +196,25 @@ def test_the_signatures_defaults_are_the_parameter_tables(estimator):
     assert list(defaults) == [p.name for p in hyperparameters.of(estimator)]
     docs = getattr(gpudeep, estimator).__doc__
     assert all(f"    {p.name} : " in docs for p in hyperparameters.of(estimator))
+
+
+@pytest.mark.parametrize("settings", [
+    {"solver": "adam"},
+    {"solver": "sgd", "learning_rate": "invscaling", "power_t": 0.3},
+    {"solver": "adam", "early_stopping": True},
+    {"solver": "sgd", "batch_size": 50, "alpha": 0.01, "nesterovs_momentum": False},
+])
+def test_a_stochastic_fit_is_scikit_learns_weight_for_weight(settings):
+    """The same start, the same shuffles and split (scikit-learn's one RandomState, in its order), the same step:
+    after 8 epochs on digits, the weights agree to rounding."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = MLPClassifier((20,), max_iter=8, random_state=3, **settings).fit(X, y)
+        ours = DeepClassifier((20,), max_iter=8, random_state=3, backend="numpy", **settings).fit(X, y)
+    for mine, scikit in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(mine, scikit, rtol=1e-9, atol=1e-12)
+    assert ours.loss_curve_ == pytest.approx(theirs.loss_curve_, rel=1e-12) and ours.n_iter_ == theirs.n_iter_

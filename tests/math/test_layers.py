@@ -52,7 +52,7 @@ def test_a_batch_normalised_model_file_keeps_its_running_statistics(tmp_path):
     from sklearn.datasets import load_iris
 
     X, y = load_iris(return_X_y=True)
-    model = DeepClassifier((16, 8), batch_norm=True, learning_rate_init=0.01, max_iter=60, random_state=0,
+    model = DeepClassifier((16, 8), batch_norm=True, learning_rate_init=0.01, max_iter=120, random_state=0,
                            backend="numpy").fit(X, y)
     assert model.score(X, y) > 0.9
     running = model.state_.params.running_named()
