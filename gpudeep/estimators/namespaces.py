@@ -18,11 +18,18 @@ class Source:
 
 
 def source_of(array) -> Source | None:
-    """Where a non-NumPy Array API array (CuPy's, array_api_strict's, ...) lives; None for NumPy arrays and other
-    host data (lists, DataFrames, sparse matrices)."""
-    if isinstance(array, np.ndarray) or not hasattr(array, "__array_namespace__"):
+    """Where a non-NumPy Array API array (CuPy's, array_api_strict's, PyTorch's, ...) lives; None for NumPy arrays
+    and other host data (lists, DataFrames, sparse matrices). An array that names its namespace is taken at its
+    word; a library that does not (PyTorch) gets the namespace scikit-learn's array_api_compat gives it."""
+    if isinstance(array, np.ndarray):
         return None
-    return Source(array.__array_namespace__(), array.device)
+    if hasattr(array, "__array_namespace__"):
+        return Source(array.__array_namespace__(), array.device)
+    from sklearn.externals import array_api_compat
+
+    if not array_api_compat.is_array_api_obj(array):
+        return None
+    return Source(array_api_compat.array_namespace(array), array_api_compat.device(array))
 
 
 def on_backend(backend, source: Source | None) -> bool:
