@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import threads
+from .. import subnormals, threads
 
 DTYPES = ("float32", "float64")
 
@@ -202,6 +202,18 @@ class Backend:
         if self.on_gpu:
             return contextlib.nullcontext()
         return threads.limit(threads.choose(flops, n_jobs))
+
+    @contextlib.contextmanager
+    def computing(self, flops: float, n_jobs: int | None = None):
+        """A context for a run of the math (training, predicting) in units of work of ``flops`` operations: the
+        host's BLAS threads chosen for that size (``blas_threads``), and this thread's subnormal results flushed
+        to zero (``gpudeep.subnormals``), so that decaying weights cannot slow the CPU down. On a GPU, which
+        computes subnormals at full speed, nothing changes."""
+        if self.on_gpu:
+            yield
+            return
+        with self.blas_threads(flops, n_jobs), subnormals.flushed():
+            yield
 
     @contextlib.contextmanager
     def memory_guard(self, doing: str, advice: str):

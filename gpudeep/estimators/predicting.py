@@ -32,7 +32,7 @@ def output(model, X):
                              "lower gpudeep.estimators.predicting.PREDICT_MEMORY_BYTES"),
         backend.on_device(),
         backend.allow_tf32(model.tf32),
-        backend.blas_threads(state.arch.forward_flops(min(rows, X.shape[0])), model.n_jobs),
+        backend.computing(state.arch.forward_flops(min(rows, X.shape[0])), model.n_jobs),
     ):
         for start in range(0, X.shape[0], rows):
             X_chunk = device_rows(backend, X[start:min(start + rows, X.shape[0]), ...], model.dtype_)

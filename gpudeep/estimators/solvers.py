@@ -57,7 +57,8 @@ def warn_if_not_converged(model, epochs: int, stopper: EarlyStopping | None) -> 
 def lbfgs(model, backend, state: TrainingState, data: DeviceFit, max_iter: int) -> None:
     """Full-batch L-BFGS for at most ``max_iter`` iterations and ``max_fun`` evaluations, from the current
     weights; scikit-learn's ConvergenceWarning when a limit stopped it."""
-    with backend.on_device(), backend.allow_tf32(model.tf32):
+    computing = backend.computing(state.arch.step_flops(data.X.shape[0]), model.n_jobs)
+    with backend.on_device(), backend.allow_tf32(model.tf32), computing:
         X = data.X.dense() if hasattr(data.X, "dense") else data.X  # the full batch: a sparse X made dense
         result = train_lbfgs(backend, state, X, data.Y, max_iter=max_iter, max_fun=model.max_fun,
                              tol=model.tol, l2=model.alpha * data.l2_scale, sample_weight=data.weights,

@@ -81,7 +81,7 @@ def train(
             callback.on_train_begin(state, backend)
         if schedule is not None and state.optimizer.t:  # going on: the rate the schedule gives by now
             state.optimizer.learning_rate = schedule(state.epoch, state.samples)
-        with memory_guard, backend.blas_threads(state.arch.step_flops(rows_per_step), n_jobs):
+        with memory_guard, backend.computing(state.arch.step_flops(rows_per_step), n_jobs):
             for _ in progress:
                 costs, scores = _run_epoch(backend, state, X, Y, **settings)
                 logs = _epoch_logs(backend, state, costs, scores, validation, score, step)
