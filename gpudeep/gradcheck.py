@@ -69,7 +69,7 @@ def gradient_check(
 
     _, _, grads = gradients(xp, arch, params, X, Y, masks=masks, s=s)
     if l2:
-        l2_gradient(params, grads, l2, m)
+        l2_gradient(xp, params, grads, l2, m)
     errors = []
     for l, (layer, p, g) in enumerate(zip(arch.layers, params, grads), start=1):
         for name, P, dP in zip(layer.names, p, g):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import ACTIVATIONS, Activation
-from .backends import Backend, check_same_backend
+from .backends import Backend, check_same_backend, elementwise
 from .initializers import INITIALIZERS
 from .layers import BatchNorm, Dense
 from .losses import LOSSES, Loss, check_pair, output_delta
@@ -203,8 +203,13 @@ def compute_cost(xp, arch: Architecture, cache: Cache, Y, s=None):
 
 
 def l2_penalty(xp, params, l2: float, m: int):
-    """(λ/2m)·Σ‖W[l]‖², the L2 term of the cost, as a 0-d array."""
-    return sum(xp.sum(p[0] * p[0]) for p in params) * (float(l2) / (2 * m))  # p[0] is W[l]
+    """(λ/2m)·Σ‖W[l]‖², the L2 term of the cost, as a 0-d array; each ‖W[l]‖² is the dot product of W[l]'s
+    entries with themselves (no temporary array)."""
+    total = 0.0
+    for p in params:
+        w = xp.reshape(p[0], (-1,))  # p[0] is W[l]
+        total = total + w @ w
+    return total * (float(l2) / (2 * m))
 
 
 def backward(xp, arch: Architecture, params, cache: Cache, Y, l2: float = 0.0, s=None, out=None):
@@ -229,15 +234,20 @@ def backward(xp, arch: Architecture, params, cache: Cache, Y, l2: float = 0.0, s
             else:  # A[l-1] holds the masked activation: the mask scales dA too, and g' gets g(Z[l-1]) afresh
                 dZ = g.backward(xp, dA * D, Z, g.forward(xp, Z))
     if l2:
-        l2_gradient(params, grads, l2, m)
+        l2_gradient(xp, params, grads, l2, m)
     return grads
 
 
-def l2_gradient(params, grads, l2: float, m: int) -> None:
+def l2_gradient(xp, params, grads, l2: float, m: int) -> None:
     """dW[l] += (λ/m)·W[l] for every layer, in place: the L2 penalty's gradient."""
     for p, g in zip(params, grads, strict=True):
-        W, dW = p[0], g[0]
-        dW += (float(l2) / m) * W  # a Python float: NumPy scalars (np.float64) are no Array API scalars
+        _add_scaled(xp, g[0], p[0], float(l2) / m)  # a Python float: NumPy scalars are no Array API scalars
+
+
+@elementwise
+def _add_scaled(xp, dW, W, scale):
+    """dW += scale·W, in place."""
+    dW += scale * W
 
 
 def update(params, grads, learning_rate: float) -> None:

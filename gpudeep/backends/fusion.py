@@ -28,8 +28,9 @@ def elementwise(function: Callable) -> Callable:
 
     On a library that fuses (CuPy registers ``cupy.fuse`` in ``FUSERS``) the call runs as a single kernel
     compiled from this very function (one launch and one pass over memory instead of one per operation);
-    on every other backend the function is called as written, which is the reference the kernel is tested
-    against. Arguments are arrays of one backend and Python scalars; in-place updates of an argument
+    NumPy registers ``loops.fuser``, which compiles an in-place update of large arrays into one loop with
+    Numba; everywhere else the function is called as written, which is the reference the kernels are
+    tested against. Arguments are arrays of one backend and Python scalars; in-place updates of an argument
     (``P -= ...``) stay in place.
     """
     @functools.wraps(function)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import loops
 from .base import Backend, Probe
-from .fusion import PRODUCTS_INTO
+from .fusion import FUSERS, PRODUCTS_INTO
 
 
 def probe(device=None) -> Probe:
@@ -17,6 +18,7 @@ def probe(device=None) -> Probe:
 
 def make(device, reason: str) -> Backend:
     PRODUCTS_INTO.add(np)  # gradients are written into the parameter buffer's views without a copy
+    FUSERS.setdefault(np, loops.fuser)  # updates of large buffers run as one compiled loop (with Numba)
     return Backend("numpy", np, "cpu", "CPU", reason)
 
 

@@ -70,17 +70,24 @@ def check_range(name: str, values, dtype: str, backend: Backend | None = None) -
     overflow to infinity in ``dtype`` on the device."""
     values = values.data if sparse.issparse(values) else values
     limit = float(np.finfo(dtype).max)
-    if not (values.ndim and values.shape[0] and values.shape[-1]):
-        largest = 0.0
+    if not (values.ndim and values.shape[0] and values.shape[-1]) or _range_within(values.dtype, limit):
+        largest = 0.0  # nothing to check: no values, or (finite) values of a type that cannot exceed the range
     elif isinstance(values, np.ndarray):
-        largest = float(np.max(np.abs(values)))
+        largest = max(float(np.max(values)), -float(np.min(values)))  # no temporary |values|
     else:  # the backend's: one number to the host
-        largest = float(backend.to_numpy(backend.xp.max(backend.xp.abs(values))))
+        xp = backend.xp
+        largest = float(backend.to_numpy(xp.maximum(xp.max(values), -xp.min(values))))
     if largest > limit:
         raise ValueError(
             f"{name} holds values up to {largest:.3g}, beyond {dtype}'s range ({limit:.3g}); "
             f"scale the data (standardize=True for X) or use dtype='float64'"
         )
+
+
+def _range_within(dtype, limit: float) -> bool:
+    """Whether every finite value of ``dtype`` (a NumPy or backend dtype) is within ``limit``: float32's are
+    within either float's range."""
+    return str(dtype).endswith("float32") and float(np.finfo(np.float32).max) <= limit
 
 
 def seed_of(random_state):

@@ -22,7 +22,7 @@ def objective(xp, state: TrainingState, X, Y, *, l2: float = 0.0, s=None):
         params.flat[...] = x
         J, _, grads = gradients(xp, state.arch, params, X, Y, s=s)
         if l2:
-            l2_gradient(params, grads, l2, m)  # dW[l] += (λ/m)·W[l]
+            l2_gradient(xp, params, grads, l2, m)  # dW[l] += (λ/m)·W[l]
             J = J + l2_penalty(xp, params, l2, m)  # J += (λ/2m)·Σ‖W[l]‖²
         return float(J), grads.flat * 1  # a copy: the kept gradient buffer is rewritten by the next call
 

@@ -40,7 +40,7 @@ class Step:
         cost, A_L, grads = self.gradients(xp, arch, params, X, Y, masks=masks, s=s)
         grads, m, penalty_weight = self.combine(xp, params, grads, Y.shape[1])
         if l2:
-            l2_gradient(params, grads, l2, m)  # dW[l] += (λ/m)·W[l]
+            l2_gradient(xp, params, grads, l2, m)  # dW[l] += (λ/m)·W[l]
             cost = cost + l2_penalty(xp, params, l2, m) * penalty_weight  # J += (λ/2m)·Σ‖W[l]‖²
         optimizer.step(xp, params, grads)
         return cost, A_L

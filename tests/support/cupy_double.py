@@ -251,6 +251,7 @@ REDUCTIONS_AND_SHAPES = {
     "sum": "(a, axis=None, dtype=None, out=None, keepdims=False)",
     "mean": "(a, axis=None, dtype=None, out=None, keepdims=False)",
     "max": "(a, axis=None, out=None, keepdims=False)",
+    "min": "(a, axis=None, out=None, keepdims=False)",
     "all": "(a, axis=None, out=None, keepdims=False)",
     "argmax": "(a, axis=None, dtype=None, out=None, keepdims=False)",
     "take": "(a, indices, axis=None, out=None)",
