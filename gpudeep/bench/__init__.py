@@ -19,9 +19,11 @@ PARTS = ("step", "fit", "train")  # what ``gpudeep bench`` times
 LIBRARIES = ("gpudeep", "pytorch", "scikit-learn")
 
 
-def report(backend: Backend, parts=PARTS, *, quick: bool = False, repeats: int = 20, without=()) -> str:
+def report(backend: Backend, parts=PARTS, *, quick: bool = False, repeats: int = 20, without=(),
+           fit_threads: int | None = None) -> str:
     """The Markdown report of ``parts`` on ``backend``: the machine, then a table per part; ``quick`` runs
-    tiny nets and jobs only (it proves the suite runs), ``without`` leaves libraries out."""
+    tiny nets and jobs only (it proves the suite runs), ``without`` leaves libraries out, ``fit_threads`` sets
+    every library's BLAS threads in the fit rows (None: gpudeep's choice)."""
     libraries = [name for name in LIBRARIES if name not in without]
     sections = ["\n".join(f"- {key}: {value}" for key, value in environment(backend).items())]
     if "step" in parts:
@@ -35,7 +37,7 @@ def report(backend: Backend, parts=PARTS, *, quick: bool = False, repeats: int =
         rows, skipped = [], []
         for job in (jobs.TINY_FIT,) if quick else (jobs.MNIST_FIT, jobs.IMAGES_FIT):
             try:
-                rows += jobs.fit_rows(backend, job, libraries=libraries)
+                rows += jobs.fit_rows(backend, job, libraries=libraries, thread_count=fit_threads)
             except ImportError as error:  # the image data's package is missing: say so, time the rest
                 skipped.append(f"{job.name}: not run, {error}")
         sections.append("A whole fit:\n\n" + jobs.fit_markdown(rows) + "\n\nSeconds per epoch:\n\n"

@@ -108,18 +108,19 @@ class Fitted:
 
 
 def fit_rows(backend: Backend, job: FitJob, *, libraries=("gpudeep", "pytorch", "scikit-learn"),
-             log: Callable[[str], None] = print) -> list[FitRow]:
-    """Time a whole fit of ``job`` for each library, epoch by epoch, with the BLAS threads gpudeep chooses."""
+             thread_count: int | None = None, log: Callable[[str], None] = print) -> list[FitRow]:
+    """Time a whole fit of ``job`` for each library, epoch by epoch, every library on ``thread_count`` BLAS
+    threads (None: the count gpudeep chooses for the job's step)."""
     X, y, held_out = job.data()
-    count = 1 if backend.on_gpu else threads.choose(job.architecture().step_flops(job.batch_size))
-    fits = {"gpudeep": lambda X, y, epochs: _gpudeep_fit(backend, job, X, y, epochs)}
+    count = 1 if backend.on_gpu else thread_count or threads.choose(job.architecture().step_flops(job.batch_size))
+    fits = {"gpudeep": lambda X, y, epochs: _gpudeep_fit(backend, job, X, y, epochs, count)}
     if "pytorch" in libraries and _torch_available():
         fits["pytorch"] = lambda X, y, epochs: _torch_fit(job, X, y, epochs, "cuda" if backend.on_gpu else "cpu",
                                                           count)
     if "scikit-learn" in libraries and not backend.on_gpu:
         fits["scikit-learn"] = lambda X, y, epochs: _sklearn_fit(job, X, y, epochs)
     rows = []
-    with backend.blas_threads(job.architecture().step_flops(job.batch_size)):
+    with backend.blas_threads(job.architecture().step_flops(job.batch_size), count):
         for library, fit in fits.items():
             started = time.perf_counter()
             fit(X[:WARMUP_ROWS], y[:WARMUP_ROWS], 1)
@@ -145,14 +146,14 @@ class _EpochClock(Callback):
         return False
 
 
-def _gpudeep_fit(backend: Backend, job: FitJob, X, y, epochs: int) -> Fitted:
+def _gpudeep_fit(backend: Backend, job: FitJob, X, y, epochs: int, thread_count: int) -> Fitted:
     from sklearn.exceptions import ConvergenceWarning
 
     from ..estimators import DeepClassifier
 
     model = DeepClassifier(hidden_layer_sizes=job.hidden, solver="adam", batch_size=job.batch_size,
                            learning_rate_init=job.learning_rate, max_iter=epochs, alpha=job.alpha, tol=0.0,
-                           n_iter_no_change=epochs + 1, random_state=0, backend=backend)
+                           n_iter_no_change=epochs + 1, random_state=0, backend=backend, n_jobs=thread_count)
     clock = _EpochClock()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -165,7 +166,7 @@ def _gpudeep_step_seconds(backend: Backend, job: FitJob, X, y, repeats: int = 20
     X_batch = backend.asarray(X[:job.batch_size]).T
     Y_batch = backend.asarray(np.eye(job.n_classes, dtype=np.float32)[y[:job.batch_size]]).T
     optimizer = Adam(job.learning_rate)
-    return median_seconds(lambda: train_step(backend.xp, arch, params, optimizer, X_batch, Y_batch),
+    return median_seconds(lambda: train_step(backend.xp, arch, params, optimizer, X_batch, Y_batch, l2=job.alpha),
                           backend.synchronize, repeats=repeats, warmup=10)
 
 

