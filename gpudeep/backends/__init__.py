@@ -47,10 +47,12 @@ from .fusion import FUSERS, elementwise
 
 ENV_VAR = "GPUDEEP_BACKEND"
 # name -> its module in this package; "auto" is this factory's choice among them
-BACKENDS = Registry.of("backend", {"auto": None, "numpy": "host", "cupy": "cupy", "array_api_strict": "strict"},
+BACKENDS = Registry.of("backend", {"auto": None, "numpy": "host", "cupy": "cupy", "array_api_strict": "strict",
+                                   "onnx": "onnx"},
                        hint=f"set by argument or the {ENV_VAR} environment variable")
 AUTO = ("cupy",)  # what "auto" tries before NumPy, in order
-BACKEND_NAMES = BACKENDS.names()
+GRAPH_ONLY = ("onnx",)  # backends whose arrays record a graph (for export): they predict, they do not train
+BACKEND_NAMES = tuple(name for name in BACKENDS.names() if name not in GRAPH_ONLY)  # what users train on
 LIBRARIES = tuple(name for name in BACKENDS if BACKENDS[name] is not None)
 
 log = logging.getLogger("gpudeep")

@@ -98,6 +98,7 @@ class Backend:
     request: object = field(default=None, repr=False, compare=False)
 
     on_gpu = False  # whether the arrays live on a GPU (and the host's BLAS does none of the math)
+    trains = True  # whether training can run on it (a graph-building backend only predicts)
     memory_errors = (MemoryError,)  # what running out of memory raises
 
     def versions(self) -> dict[str, str]:

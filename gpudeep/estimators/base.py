@@ -143,7 +143,11 @@ class _DeepNetwork(BaseEstimator):
         """``backend`` resolved, the same on every rank of a data-parallel fit."""
         if group is not None:
             return group.agree_on_backend(self.backend)
-        return self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
+        backend = self.backend if isinstance(self.backend, Backend) else get_backend(self.backend)
+        if not backend.trains:
+            raise ValueError(f"backend {backend.name!r} records graphs for export and cannot train; fit on 'numpy' or "
+                             f"'cupy', then export (gpudeep.export_onnx)")
+        return backend
 
     def _class_weights(self, y) -> np.ndarray | None:
         """Per-sample weights from the classes (``class_weight``); None for a regressor or without them."""

@@ -199,11 +199,14 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
 
     def _probabilities(self, X):
         """``predict_proba`` in the namespace the network computed it in (NumPy for host X)."""
-        A_L = predicting.output(self, X)
+        return self._probabilities_from(predicting.output(self, X))
+
+    def _probabilities_from(self, A_L):
+        """``predict_proba`` from the network's output A[L] ``(n_samples, n[L])``, in its namespace."""
         xp = A_L.__array_namespace__()
         if len(self.classes_) == 1:  # a single class seen: it is certain
             return xp.ones_like(A_L)
-        return xp.concat([1 - A_L, A_L], axis=1) if A_L.shape[1] == 1 and not self._multilabel else A_L
+        return xp.concat([1 - A_L, A_L], axis=1) if self.n_outputs_ == 1 and not self._multilabel else A_L
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

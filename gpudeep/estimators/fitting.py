@@ -234,8 +234,9 @@ def scale(model, X: np.ndarray) -> np.ndarray:
     mean = getattr(model, "input_mean_", None)  # none known: weights set through coefs_ before any fit
     if mean is None:
         return X
-    if namespaces.source_of(X) is not None:  # on the device: the host statistics go there
-        mean, scale_ = (model.backend_.asarray(a, X.dtype) for a in (mean, model.input_scale_))
+    source = namespaces.source_of(X)
+    if source is not None:  # in another namespace (on the device, in a graph): the host statistics go there
+        mean, scale_ = (source.xp.asarray(a, dtype=X.dtype, device=source.device) for a in (mean, model.input_scale_))
         return (X - mean) / scale_
     return (X - mean) / model.input_scale_
 

@@ -17,7 +17,7 @@ REGISTRIES = {
     "initializer": (INITIALIZERS, "initializers", ["he", "xavier", "glorot", "uniform_0_1"]),
     "optimizer": (OPTIMIZERS, "optimizers", ["sgd", "rmsprop", "adam"]),
     "learning-rate schedule": (SCHEDULES, "schedules", ["constant", "invscaling", "adaptive", "step", "exponential"]),
-    "backend": (BACKENDS, "backends", ["auto", "numpy", "cupy", "array_api_strict"]),
+    "backend": (BACKENDS, "backends", ["auto", "numpy", "cupy", "array_api_strict", "onnx"]),
 }
 
 
