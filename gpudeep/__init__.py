@@ -29,6 +29,7 @@ _ON_FIRST_USE = {  # name -> the module that defines it, imported when the name 
     "EarlyStopping": "training",
     "History": "training",
     "TrainingDivergedError": "training",
+    "export_onnx": "export",
 }
 
 
@@ -61,6 +62,7 @@ __all__ = [
     "TrainingDivergedError",
     "backward",
     "compute_cost",
+    "export_onnx",
     "forward",
     "get_backend",
     "gradient_check",

@@ -62,7 +62,7 @@ def write(path: Path, metadata: dict, arrays: dict[str, np.ndarray]) -> Path:
     for name, array in arrays.items():
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             raise ValueError(f"refusing to write {path}: {name} holds non-finite values")
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "gpudeep_version": _library_version(), **metadata}
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "gpudeep_version": library_version(), **metadata}
     encoded = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
     archive = io.BytesIO()
     np.savez(archive, **{METADATA: encoded}, **arrays)
@@ -232,12 +232,13 @@ def _parse_metadata(encoded: np.ndarray, fail) -> dict:
     if not isinstance(version, int) or version < 1:
         fail(f"format_version must be a positive integer, got {version!r}")
     if version > FORMAT_VERSION:
-        fail(f"written by a newer gpudeep (format version {version}; this gpudeep {_library_version()} reads "
+        fail(f"written by a newer gpudeep (format version {version}; this gpudeep {library_version()} reads "
              f"up to {FORMAT_VERSION}): upgrade gpudeep (pip install --upgrade gpudeep)")
     return metadata
 
 
-def _library_version() -> str:
+def library_version() -> str:
+    """The installed gpudeep's version, as model files record it."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

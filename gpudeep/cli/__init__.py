@@ -11,12 +11,12 @@ import sys
 import traceback
 
 from ..registry import Registry
-from . import bench, evaluate, gradcheck, info, predict, train, tutorial
+from . import bench, evaluate, export, gradcheck, info, predict, train, tutorial
 from .parser import build, with_config
 
 # one module per command, each with HELP, add_arguments(parser) and run(args) -> exit code
-COMMANDS = Registry.of("command", {"train": train, "evaluate": evaluate, "predict": predict, "info": info,
-                                   "gradcheck": gradcheck, "tutorial": tutorial, "bench": bench})
+COMMANDS = Registry.of("command", {"train": train, "evaluate": evaluate, "predict": predict, "export": export,
+                                   "info": info, "gradcheck": gradcheck, "tutorial": tutorial, "bench": bench})
 
 
 def command_line():
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS.get(args.command).run(args)
     except (ValueError, TypeError, FileNotFoundError) as error:  # what the user gave is wrong
         return _failed(error, 2, debug)
-    except (RuntimeError, ArithmeticError, OSError, MemoryError) as error:  # the run failed
+    except (RuntimeError, ArithmeticError, OSError, MemoryError, ImportError) as error:  # the run failed
         return _failed(error, 1, debug)
     except KeyboardInterrupt:
         if debug:

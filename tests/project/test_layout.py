@@ -16,17 +16,19 @@ FLOORS = {
     2: ["network", "optim", "lbfgs"],
     3: ["training", "gradcheck", "datasets", "distributed", "tutorial"],
     4: ["estimators", "tracking"],
-    5: ["cli", "runs", "__main__", "bench", "__init__"],  # entry points and the benchmark harness, above the library
+    # entry points, deployment formats and the benchmark harness, above the library
+    5: ["cli", "runs", "export", "__main__", "bench", "__init__"],
 }
 FLOOR = {name: floor for floor, names in FLOORS.items() for name in names}
 INNER_FLOORS = {  # package -> its modules' floors inside it: the package's __init__ (its face) on top
-    "backends": {"base": 0, "fusion": 0, "loops": 0, "host": 1, "strict": 1, "cupy_probe": 1, "cupy": 2, "__init__": 3},
+    "backends": {"base": 0, "fusion": 0, "loops": 0, "host": 1, "strict": 1, "onnx": 1, "cupy_probe": 1, "cupy": 2,
+                 "__init__": 3},
     "estimators": {"hyperparameters": 0, "inputs": 0, "docs": 0, "namespaces": 0, "attributes": 0, "fitting": 1,
                    "persistence": 1,
                    "predicting": 2, "solvers": 2, "base": 3, "classifier": 4, "regressor": 4, "__init__": 5},
     "bench": {"machine": 0, "steps": 0, "images": 0, "command": 0, "crossover": 1, "jobs": 1, "__init__": 2},
-    "cli": {"parser": 0, "data": 0, "train": 1, "evaluate": 1, "predict": 1, "info": 1, "gradcheck": 1, "tutorial": 1,
-            "bench": 1, "__init__": 2},
+    "cli": {"parser": 0, "data": 0, "train": 1, "evaluate": 1, "predict": 1, "export": 1, "info": 1, "gradcheck": 1,
+            "tutorial": 1, "bench": 1, "__init__": 2},
     "training": {"state": 0, "progress": 0, "step": 0, "callbacks": 1, "checkpoint": 1, "full_batch": 1, "loop": 2,
                  "__init__": 3},
 }
