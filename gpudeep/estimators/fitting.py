@@ -223,8 +223,8 @@ def fit_input_scaling(model, X: np.ndarray) -> None:
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
             raise ValueError("X's values are too large to standardize (their mean or standard deviation "
                              "overflows float64); divide X by a constant first")
-        model.input_mean_ = mean
-        model.input_scale_ = np.where(scale > 0, scale, 1.0)
+        model.input_mean_ = mean.astype(np.float64)  # kept (and saved) in float64, applied in X's dtype
+        model.input_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float64)
     else:
         model.input_mean_, model.input_scale_ = None, None
 
@@ -238,7 +238,7 @@ def scale(model, X: np.ndarray) -> np.ndarray:
     if source is not None:  # in another namespace (on the device, in a graph): the host statistics go there
         mean, scale_ = (source.xp.asarray(a, dtype=X.dtype, device=source.device) for a in (mean, model.input_scale_))
         return (X - mean) / scale_
-    return (X - mean) / model.input_scale_
+    return (X - mean.astype(X.dtype)) / model.input_scale_.astype(X.dtype)
 
 
 def checked_weights(sample_weight, n_samples: int) -> np.ndarray:

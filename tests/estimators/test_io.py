@@ -64,6 +64,19 @@ def test_save_load_round_trip_is_exact(tmp_path, hidden, activation, regression,
         np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
+def test_a_standardized_fit_on_float32_input_round_trips(tmp_path):
+    """float32 input keeps the network in float32 (dtype=None); its input statistics are saved in float64 and
+    load back to the same predictions."""
+    X, y = make_classification(n_samples=80, n_features=5, n_redundant=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = DeepClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, standardize=True).fit(
+            X.astype(np.float32), y)
+    assert model.dtype_ == "float32" and model.input_mean_.dtype == np.float64
+    loaded = load(save(model, tmp_path / "model.npz"))
+    np.testing.assert_array_equal(loaded.predict_proba(X.astype(np.float32)), model.predict_proba(X.astype(np.float32)))
+
+
 def test_string_labels_round_trip(tmp_path):
     _, X, y = fitted(hidden_layer_sizes=(4,))
     labelled = DeepClassifier(hidden_layer_sizes=(4,), max_iter=200, random_state=0, backend="numpy")

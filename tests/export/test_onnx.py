@@ -1,7 +1,7 @@
-"""ONNX export, checked by ONNX Runtime: for every configuration the estimators can be fitted in, the exported
-graph's outputs on 1,000 rows equal ``predict`` exactly (labels) and ``predict_proba``/``predict`` to 1e-6 in
-float32 and 1e-12 in float64, and ``onnx.checker`` passes. Without the onnx extra these skip, and what the
-export says instead is tested."""
+"""ONNX export, checked by ONNX Runtime: for every configuration the estimators can be fitted in, the graph
+exported from its model file gives outputs on 1,000 rows that equal the fitted model's ``predict`` exactly
+(labels) and ``predict_proba``/``predict`` to 1e-6 in float32 and 1e-12 in float64, and ``onnx.checker``
+passes. Without the onnx extra these skip, and what the export says instead is tested."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 
-from gpudeep import DeepClassifier, DeepRegressor, save
+from gpudeep import DeepClassifier, DeepRegressor, load, save
 from gpudeep.activations import HIDDEN
 
 HAVE_ONNX = all(importlib.util.find_spec(name) for name in ("ndonnx", "onnx", "onnxscript", "onnxruntime"))
@@ -41,12 +41,14 @@ def run_onnx(path, X, names=None):
 
 
 def exported(model, tmp_path, name="model.onnx"):
+    """The model saved to a model file, loaded back and exported from it, as ``gpudeep export`` does."""
     import onnx
 
     from gpudeep.export import export_onnx
 
+    save(model, tmp_path / "model.npz")
     path = tmp_path / name
-    export_onnx(model, path)
+    export_onnx(load(tmp_path / "model.npz"), path, model_file=tmp_path / "model.npz")
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     return path
 
