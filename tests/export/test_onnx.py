@@ -94,6 +94,15 @@ def test_a_binary_classifier_with_text_labels_exports_its_labels(dtype, tmp_path
 
 
 @needs_onnx
+def test_a_classifier_fitted_on_one_class_exports_its_certainty(tmp_path):
+    X, _ = classification()
+    model = fitted(DeepClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0), X, np.full(ROWS, 7))
+    outputs = run_onnx(exported(model, tmp_path), X)
+    np.testing.assert_array_equal(outputs["label"], model.predict(X))
+    np.testing.assert_array_equal(outputs["probabilities"], model.predict_proba(X))
+
+
+@needs_onnx
 def test_a_multilabel_classifier_exports_its_indicator_matrix(tmp_path):
     X, Y = make_multilabel_classification(n_samples=ROWS, n_features=8, n_classes=4, random_state=0)
     X = X.astype(np.float32)
