@@ -6,12 +6,14 @@ float64, y ``(n_samples,)`` and task "classification" or "regression".
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+from .csvfiles import read_csv
 
 # scikit-learn's bundled sets and generators, by the name of the function that makes each (imported on first use)
 BUNDLED = {"digits": "load_digits", "breast_cancer": "load_breast_cancer", "iris": "load_iris", "wine": "load_wine"}
@@ -24,12 +26,17 @@ NAMES = (*BUNDLED, *GENERATED)
 TASKS = ("classification", "regression")
 
 
-class NotANumber(ValueError):
-    """A CSV feature cell that is not a number; ``column`` names its column."""
+class Dataset(NamedTuple):
+    """A loaded data set: X ``(n_samples, n_features)`` float64, y ``(n_samples,)``, its task, why that task
+    (``reason``: "given" when asked for), and a CSV file's feature names (None for other sources) and dropped
+    columns."""
 
-    def __init__(self, message: str, column: str):
-        super().__init__(message)
-        self.column = column
+    X: np.ndarray
+    y: np.ndarray
+    task: str
+    reason: str
+    columns: list[str] | None = None
+    dropped: list[str] = []
 
 
 def load_dataset(name: str, *, seed: int = 0, label: str | None = None,
@@ -41,18 +48,31 @@ def load_dataset(name: str, *, seed: int = 0, label: str | None = None,
     ``task`` is "classification", "regression" or None: labels that are all integers (or text)
     then make a classification task, other numbers a regression task.
     """
+    return load(name, seed=seed, label=label, task=task)[:3]
+
+
+def load(name: str, *, seed: int = 0, label: str | None = None, task: str | None = None, header: bool = True,
+         drop: tuple[str, ...] = ()) -> Dataset:
+    """``load_dataset``'s data set with why its task was chosen; for a CSV file also its feature names, a
+    file without a header (``header=False``) and columns to leave out (``drop``, see ``csvfiles.read_csv``)."""
     if label is not None and Path(name).suffix != ".csv":
         kind = "a .npz file holds arrays X and y" if Path(name).suffix == ".npz" else f"{name!r} is not a CSV file"
         raise ValueError(f"a label column applies to CSV files only, and {kind}; leave the label out")
+    if (drop or not header) and Path(name).suffix != ".csv":
+        raise ValueError(f"dropping columns and files without a header apply to CSV files only, and {name!r} is not "
+                         f"one")
     if task not in (None, *TASKS):
         raise ValueError(f"task must be one of {list(TASKS)} or None (decided by the labels), got {task!r}")
-    X, y, found = _load(name, seed=seed, label=label)
+    data = _load(name, seed=seed, label=label, header=header, drop=tuple(drop))
+    y = data.y
     if task == "regression" and y.dtype.kind not in "biuf":
         raise ValueError(f"a regression needs numeric targets, but {name}'s labels are text (e.g. {y[0].item()!r})")
-    if task == "classification" and found == "regression":
+    if task == "classification" and data.task == "regression":
         raise ValueError(f"a classification needs class labels, but {name}'s targets are fractional numbers "
                          f"(e.g. {y[np.argmax(y != np.round(y))].item()!r}); use the regression task")
-    return X, (y.astype(np.float64) if task == "regression" else y), task or found
+    if task is None:
+        return data
+    return data._replace(y=y.astype(np.float64) if task == "regression" else y, task=task, reason="given")
 
 
 def fingerprint(X: np.ndarray, y: np.ndarray) -> str:
@@ -65,25 +85,33 @@ def fingerprint(X: np.ndarray, y: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _load(name: str, *, seed: int, label: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+def _load(name: str, *, seed: int, label: str | None, header: bool, drop: tuple[str, ...]) -> Dataset:
     if name in BUNDLED:
         from sklearn import datasets
 
         X, y = getattr(datasets, BUNDLED[name])(return_X_y=True)
-        return X.astype(np.float64), y, "classification"
+        return Dataset(X.astype(np.float64), y, "classification", f"{name} is a classification data set")
     if name in GENERATED:
         from sklearn import datasets
 
         function, options = GENERATED[name]
         X, y = getattr(datasets, function)(**options, random_state=seed)
-        return X.astype(np.float64), y, "classification"
+        return Dataset(X.astype(np.float64), y, "classification", f"{name} is a classification data set")
     path = Path(name)
     if path.suffix not in (".npz", ".csv"):
         raise ValueError(f"unknown data set {name!r}: use one of {', '.join(NAMES)}, or a .npz or .csv file")
     if not path.is_file():
-        raise ValueError(f"data file {name!r} does not exist")
-    X, y = _read_npz(path) if path.suffix == ".npz" else read_csv(path, label=label)
-    return X, y, _task_of(y)
+        raise ValueError(f"data file {name!r} does not exist{_from_here(path)}")
+    if path.suffix == ".npz":
+        X, y = _read_npz(path)
+        return Dataset(X, y, *_task_of(y))
+    table = read_csv(path, label=label, header=header, drop=drop)
+    return Dataset(table.X, table.y, *_task_of(table.y), table.columns, table.dropped)
+
+
+def _from_here(path: Path) -> str:
+    """Where a relative path was looked for, for an error message."""
+    return "" if path.is_absolute() else f" (looked for in {Path.cwd()})"
 
 
 def split(X, y, task: str, *, test_size: float = 0.2, seed: int = 0):
@@ -134,89 +162,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-MAX_CSV_BYTES = 1 << 30  # the largest CSV file gpudeep reads
-
-
-def read_csv(path, *, label: str | None = None, has_label: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """(X, y) from a comma-separated file with a header row; y is None when ``has_label`` is False.
-
-    Every feature cell must be a number; the error names the row and column of the first that is not.
-    Labels that are all integers stay exact integers (beyond 2**53 too); a blank label is an error.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_file():  # a FIFO would block, a device never end
-        raise ValueError(f"{path}: not a regular file (a folder, a FIFO or a device); pass a CSV file")
-    if path.is_file() and path.stat().st_size > MAX_CSV_BYTES:
-        raise ValueError(f"{path}: {path.stat().st_size} bytes, more than the {MAX_CSV_BYTES} a CSV may have here; "
-                         f"save the data as .npz instead")
-    with path.open(newline="", encoding="utf-8-sig") as file:  # a byte-order mark is not part of the first name
-        reader = csv.reader(file)
-        try:
-            rows = list(reader)
-        except csv.Error as error:
-            raise ValueError(f"{path}: line {reader.line_num} is not valid CSV ({error})") from None
-    if len(rows) < 2:
-        raise ValueError(f"{path}: needs a header row and at least one data row")
-    header, body = rows[0], rows[1:]
-    if len(header) == 1 and any(separator in header[0] for separator in ";\t|"):
-        raise ValueError(f"{path}: its header is one column, {header[0]!r}: gpudeep reads comma-separated values; "
-                         f"convert the file, e.g. pandas.read_csv(path, sep=None).to_csv(new_path, index=False)")
-    label_index = None
-    if has_label:
-        if label is None:
-            label_index = len(header) - 1
-        elif label in header:
-            label_index = header.index(label)
-        else:
-            raise ValueError(f"{path}: no label column {label!r}; the columns are {header}")
-    features = [i for i in range(len(header)) if i != label_index]
-    X = np.empty((len(body), len(features)))
-    for r, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise ValueError(f"{path}: row {r} has {len(row)} cells, the header has {len(header)}")
-        for j, i in enumerate(features):
-            try:
-                X[r - 2, j] = float(row[i])
-            except ValueError:
-                if not row[i].strip():
-                    raise ValueError(f"{path}: row {r}, column {header[i]!r} is empty (a missing value); fill it "
-                                     f"or drop the row") from None
-                raise NotANumber(f"{path}: row {r}, column {header[i]!r} is not a number: {row[i]!r}",
-                                 header[i]) from None
-    if label_index is None:
-        return X, None
-    return X, _labels([row[label_index].strip() for row in body], path, header[label_index])
-
-
-def csv_feature_names(path, *, label: str | None = None, has_label: bool = True) -> list[str]:
-    """The feature columns' names of a CSV file, in order: its header without the label column."""
-    with Path(path).open(newline="", encoding="utf-8-sig") as file:
-        header = next(csv.reader(file), [])
-    if not has_label:
-        return header
-    label_index = len(header) - 1 if label is None else header.index(label) if label in header else None
-    return [name for i, name in enumerate(header) if i != label_index]
-
-
-def _labels(cells: list[str], path: Path, column: str) -> np.ndarray:
-    """Integers when every cell is one (exact, as int64 or Python ints), else floats when every cell is a
-    number, else text."""
-    blank = [r for r, cell in enumerate(cells, start=2) if not cell]
-    if blank:
-        raise ValueError(f"{path}: the label column {column!r} is blank in rows {blank[:5]}; fill or drop them")
-    try:
-        integers = [int(cell) for cell in cells]
-    except ValueError:
-        pass
-    else:
-        if all(-2**63 <= n < 2**63 for n in integers):
-            return np.array(integers, dtype=np.int64)
-        return np.array([str(n) for n in integers])  # beyond int64: exact as text
-    try:
-        return np.array([float(cell) for cell in cells])
-    except ValueError:
-        return np.array(cells)  # text labels stay text
-
-
-def _task_of(y: np.ndarray) -> str:
-    return "regression" if y.dtype.kind == "f" and not np.all(y == np.round(y)) else "classification"
+def _task_of(y: np.ndarray) -> tuple[str, str]:
+    """(task, why) that labels ``y`` make by themselves."""
+    if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+        return "regression", "the targets are fractional numbers"
+    kind = "text" if y.dtype.kind in "USO" else "whole numbers"
+    return "classification", f"the labels are {kind}"

@@ -25,7 +25,9 @@ from .datasets import fingerprint, split_indices
 FILES = ("config.json", "split.json", "model.npz", "metrics.json", "history.csv", "curves.png")
 # What config.json leaves out of `gpudeep train`'s options: where the run writes, how it reports, what it
 # resumes. Everything else shapes the run, and --config takes it back.
-OUTSIDE_CONFIG = ("out", "checkpoint", "resume", "quiet", "debug", "config", "track", "command")
+OUTSIDE_CONFIG = ("out", "checkpoint", "resume", "allow_new_split", "quiet", "debug", "config", "track", "command")
+# What a resumed run must keep: the data and the split (the held-out rows) it trained on
+SPLIT_SETTINGS = ("dataset", "label", "header", "drop", "task", "test_size", "validation_fraction", "seed")
 
 
 @contextlib.contextmanager
@@ -66,15 +68,57 @@ def config_arguments(path: Path, options: dict[str, argparse.Action]) -> list[st
         values = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"--config {path}: cannot be read as JSON ({error})") from None
+    return arguments_of(values, options, f"--config {path}")
+
+
+def arguments_of(values, options: dict[str, argparse.Action], source: str) -> list[str]:
+    """The command-line arguments that set the options ``values`` holds (a run's config); ``source`` says
+    where they come from, for errors."""
     if not isinstance(values, dict):
-        raise ValueError(f"--config {path}: must hold a JSON object of options, as a run's config.json does")
+        raise ValueError(f"{source}: must hold a JSON object of options, as a run's config.json does")
     arguments = []
     for key, value in values.items():
         if key not in options or key in OUTSIDE_CONFIG:
             known = sorted(set(options) - set(OUTSIDE_CONFIG) - {"help"})
-            raise ValueError(f"--config {path}: unknown option {key!r}; a config holds {known}")
+            raise ValueError(f"{source}: unknown option {key!r}; a config holds {known}")
         arguments += _as_typed(options[key], value)
     return arguments
+
+
+def resumed_record(checkpoint: Path) -> dict | None:
+    """The config of the run that wrote ``checkpoint`` (``gpudeep train --checkpoint``), or None for a
+    checkpoint written otherwise (``checkpoint_path=`` of an estimator)."""
+    from .estimators.persistence import read
+
+    record = read(checkpoint)[0].get("run")
+    if record is not None and not isinstance(record, dict):
+        raise ValueError(f"--resume {checkpoint}: its run record is not an object of options")
+    return record
+
+
+def check_resumed(options: dict, record: dict, checkpoint: Path) -> None:
+    """``ValueError`` where ``options`` (a resumed run's, as typed over its record) change what the run
+    trains and scores on: its held-out rows would then hold rows already trained on."""
+    changed = [key for key in SPLIT_SETTINGS if key in record and _recorded(options.get(key), key) != record[key]]
+    if changed and not options.get("allow_new_split"):
+        typed = ", ".join(f"--{key.replace('_', '-')} {options[key]!r} (the run's: {record[key]!r})"
+                          for key in changed)
+        raise ValueError(f"--resume {checkpoint}: {typed} would change the data or the split that the run trained on, "
+                         f"so its held-out rows could include rows it trained on; leave them out to continue the run "
+                         f"as it was, or pass --allow-new-split to resume on the new split anyway")
+
+
+def located(dataset: str) -> str:
+    """A data set as a run records it: a bundled set's name, or a file's absolute path, so that the run
+    folder's record works from any folder."""
+    return str(Path(dataset).absolute()) if Path(dataset).suffix in (".csv", ".npz") else dataset
+
+
+def _recorded(value, key: str):
+    """An option's value as config.json holds it."""
+    if key == "dataset" and isinstance(value, str):
+        return located(value)
+    return str(value) if isinstance(value, Path) else value
 
 
 def _as_typed(action: argparse.Action, value) -> list[str]:
@@ -83,8 +127,10 @@ def _as_typed(action: argparse.Action, value) -> list[str]:
         return []
     if isinstance(action, argparse.BooleanOptionalAction):
         return [action.option_strings[0] if value else action.option_strings[1]]
-    if action.nargs == 0:  # a store_true flag
-        return [action.option_strings[0]] if value else []
+    if action.nargs == 0:  # a store_true (or store_false) flag
+        return [action.option_strings[0]] if value != action.default else []
+    if isinstance(value, list) and not value:  # an empty list: the default of --drop
+        return []
     text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     return [f"{action.option_strings[0]}={text}"]
 

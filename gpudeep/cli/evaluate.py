@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import runs
-from ..datasets import NAMES, csv_feature_names, fingerprint, split_indices
-from .data import in_training_order, load_data, model_file
-from .parser import backend_argument, digest_argument, fraction, threads_argument
+from ..datasets import NAMES, fingerprint, split_indices
+from .data import in_training_order, known_labels, load_data, model_file
+from .parser import backend_argument, csv_arguments, digest_argument, fraction, threads_argument
 
 HELP = "score a saved model: on its run's recorded held-out rows, a split of --dataset, or all of it (--whole)"
 
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"{', '.join(NAMES)}, or a .npz (X, y) or .csv file (default: the run's, else digits)")
     parser.add_argument("--label", default=None, help="label column of a CSV data set (default: the run's, else "
                                                       "the last)")
+    csv_arguments(parser)
     parser.add_argument("--whole", action="store_true", help="score every row of the data set (a separate test "
                                                              "file, say)")
     parser.add_argument("--test-size", type=fraction, default=None,
@@ -41,13 +42,16 @@ def run(args) -> int:
     resplit = args.whole or args.test_size is not None or args.seed is not None
     # the run's record gives the data set and the split; not needed when both are given here
     config, split = (None if resplit and args.dataset is not None else runs.read_record(path)) or ({}, None)
-    dataset = args.dataset or config.get("dataset", "digits")
-    same_data = dataset == config.get("dataset")
-    label = args.label if args.label is not None else config.get("label") if Path(dataset).suffix == ".csv" else None
-    X, y, _ = load_data(dataset, seed=config.get("seed", 0) if same_data else args.seed or 0, label=label, task=task)
-    if Path(dataset).suffix == ".csv":
-        X = in_training_order(X, csv_feature_names(dataset, label=label), getattr(model, "feature_names_in_", None),
-                               dataset)
+    dataset = runs.located(args.dataset or config.get("dataset", "digits"))
+    same_data = dataset == runs.located(config.get("dataset", ""))
+    csv = Path(dataset).suffix == ".csv"
+    label = args.label if args.label is not None else config.get("label") if csv else None
+    header, drop = (config.get("header", True), config.get("drop", [])) if same_data else (args.header, args.drop)
+    data = load_data(dataset, seed=config.get("seed", 0) if same_data else args.seed or 0, label=label, task=task,
+                     header=header and args.header, drop=tuple(args.drop or drop))
+    X, y = data.X, data.y
+    if csv:
+        X = in_training_order(X, data.columns, getattr(model, "feature_names_in_", None), dataset)
     if args.whole:
         rows, where = np.arange(len(y)), "all rows"
     elif resplit or split is None:
@@ -62,6 +66,8 @@ def run(args) -> int:
                          f"fingerprint); pass --whole or --test-size to score it anyway")
     else:
         rows, where = split["test"], "the run's held-out rows"
+    if task == "classification":
+        known_labels(y[rows], model.classes_, dataset)
     metric = "accuracy" if task == "classification" else "r2"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "X does not have valid feature names")  # the data set's own columns

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..datasets import csv_feature_names, read_csv
+from ..csvfiles import read_csv
 from .data import in_training_order, model_file
-from .parser import backend_argument, digest_argument, threads_argument
+from .parser import backend_argument, csv_arguments, digest_argument, threads_argument
 
 HELP = "predict for the rows of a CSV file (a header row of feature names); writes a CSV of row numbers and predictions"
 
@@ -22,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     digest_argument(parser)
     parser.add_argument("input", type=Path, help="the CSV file of rows to predict for")
     parser.add_argument("--label", default=None, help="a label column in the CSV to leave out")
+    csv_arguments(parser)
     parser.add_argument("--proba", action="store_true", help="add each class's probability (classifiers)")
     parser.add_argument("--output", type=Path, default=None, help="write the predictions here instead of stdout")
     backend_argument(parser)
@@ -34,9 +36,9 @@ def run(args) -> int:
     model = load(model_file(args.model), backend=args.backend, sha256=args.sha256).set_params(n_jobs=args.n_jobs)
     if args.proba and not hasattr(model, "predict_proba"):
         raise ValueError("--proba gives class probabilities, and this model is a regressor; leave --proba out")
-    X, _ = read_csv(args.input, label=args.label, has_label=args.label is not None)
-    X = in_training_order(X, csv_feature_names(args.input, label=args.label, has_label=args.label is not None),
-                           getattr(model, "feature_names_in_", None), args.input)
+    table = read_csv(args.input, label=args.label, has_label=args.label is not None, header=args.header,
+                     drop=tuple(args.drop))
+    X = in_training_order(table.X, table.columns, getattr(model, "feature_names_in_", None), args.input)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "X does not have valid feature names")  # matched by name above
         predictions = model.predict(X)
@@ -48,7 +50,11 @@ def run(args) -> int:
     rows = [[i, *np.atleast_1d(p).tolist(), *(probabilities[i].tolist() if probabilities is not None else [])]
             for i, p in enumerate(predictions)]
     if args.output is None:
-        write_table(sys.stdout, header, rows)
+        try:
+            write_table(sys.stdout, header, rows)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped early (| head): what it read is what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     else:
         with args.output.open("w", newline="") as file:
             write_table(file, header, rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 import time
 import warnings
@@ -13,10 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import runs
-from ..datasets import csv_feature_names
 from ..estimators import hyperparameters
+from ..estimators.persistence import checkpoint_writer
 from .data import load_data
 from .parser import backend_argument, data_arguments, fraction, threads_argument
+
+log = logging.getLogger("gpudeep")
 
 HELP = ("train on a data set and write the model, its metrics, history and curves, and the run's config and "
         "split to a run folder")
@@ -40,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="write a checkpoint here after every epoch, to --resume from (default: none)")
     parser.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
-                        help="continue the run this checkpoint saved (same data set and settings)")
+                        help="continue the run this checkpoint saved, with its settings and split (options typed "
+                             "here override its settings, but not its data or split)")
+    parser.add_argument("--allow-new-split", action="store_true",
+                        help="let --resume change the data set or split (its held-out rows may then include rows "
+                             "trained on)")
     parser.add_argument("--track", nargs="?", const="", default=None, metavar="URI",
                         help="log the run to MLflow: to URI, or MLFLOW_TRACKING_URI, or sqlite:///mlflow.db here "
                              "(needs pip install 'gpudeep[track]')")
@@ -64,6 +71,7 @@ def run(args) -> int:
     hyperparameters.check(params, spelled=hyperparameters.OPTIONS)
     if args.early_stopping and args.validation_fraction is None:
         args.validation_fraction = 0.1
+    args.dataset = runs.located(args.dataset)  # the run folder's record works from any folder
     name = Path(args.dataset).stem
     out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
     root = not args.distributed or mpi_rank() == 0  # under MPI only rank 0 writes the run folder
@@ -80,25 +88,39 @@ def _train_into(args, out: Path, params: dict, root: bool) -> int:
     from ..estimators import DeepClassifier, DeepRegressor
 
     tracker = mlflow_tracker(args, out) if root and args.track is not None else None
-    X, y, task = load_data(args.dataset, seed=args.seed, label=args.label, task=args.task)
-    names = csv_feature_names(args.dataset, label=args.label) if Path(args.dataset).suffix == ".csv" else None
+    if args.distributed and root and mpi_size() == 1:
+        log.warning("gpudeep: --distributed, but this is the only rank: start it with mpirun -n N gpudeep train "
+                    "--distributed to train on N ranks")
+    data = load_data(args.dataset, seed=args.seed, label=args.label, task=args.task, header=args.header,
+                     drop=tuple(args.drop))
+    X, y, task, names = data.X, data.y, data.task, data.columns
     if task == "classification" and len(np.unique(y)) == 1:  # an estimator accepts it (as scikit-learn's does)
         raise ValueError(f"y has one class only ({np.unique(y).tolist()[0]!r}); a classifier needs at least 2 "
                          f"classes to tell apart")
-    train, record = runs.split(X, y, task, dataset=args.dataset, test_size=args.test_size,
-                               validation_fraction=args.validation_fraction, seed=args.seed)
+    if root and data.reason != "given" and Path(args.dataset).suffix in (".csv", ".npz"):
+        print(task_line(task, data.reason, y))
+    try:
+        train, record = runs.split(X, y, task, dataset=args.dataset, test_size=args.test_size,
+                                   validation_fraction=args.validation_fraction, seed=args.seed)
+    except ValueError as error:
+        if data.reason.startswith("the labels are whole numbers"):
+            raise ValueError(f"{error}; if the labels are quantities, not classes, pass --task regression") from None
+        raise
     test, validation = record["test"], record["validation"]
     estimator = DeepClassifier if task == "classification" else DeepRegressor
     model = estimator(**params, backend=args.backend, standardize=True, verbose=0 if args.quiet else "progress",
-                      distributed=args.distributed, checkpoint_path=args.checkpoint)
+                      distributed=args.distributed)
     config = runs.config(vars(args)) | {"task": task}
+    callbacks = [tracker] if tracker else []
+    if args.checkpoint is not None:  # with the run's config, which --resume continues
+        callbacks.append(checkpoint_writer(model, args.checkpoint, config))
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed epoch budget is the CLI's contract
             model.fit(X[train], y[train], resume_from=args.resume,
                       validation_data=(X[validation], y[validation]) if validation else None,
-                      callbacks=[tracker] if tracker else None)
+                      callbacks=callbacks)
     except KeyboardInterrupt:  # the model is as the last finished epoch left it
         if not root:
             return 130
@@ -145,11 +167,30 @@ def finish(out: Path, model, config: dict, record: dict, X_test, y_test, names, 
     metric = "accuracy" if "accuracy" in metrics else "r2"
     print(f"{Path(config['dataset']).stem}: held-out {metric} {metrics[metric]:.4f} on {len(y_test)} samples "
           f"({model.n_iter_} epochs, {seconds:.1f} s, {model.backend_.name})")
+    if config.get("early_stopping") and model.validation_scores_:
+        scores = model.validation_scores_
+        kept = int(np.argmax(scores)) + 1
+        print(f"early stopping: kept epoch {kept} of {len(scores)} (validation {metric} {scores[kept - 1]:.4f}); "
+              f"--patience {config['patience']} --tol {config['tol']} set when it stops")
     print(f"wrote {out}/: model.npz (SHA-256 {metrics['model_sha256']}), {', '.join(runs.FILES[3:])}, "
           f"config.json, split.json")
+
+
+def task_line(task: str, reason: str, y) -> str:
+    """What ``gpudeep train`` says of a task it chose by the labels, and how to choose the other."""
+    if task == "classification":
+        return (f"task: classification of {len(np.unique(y))} classes ({reason}); pass --task regression if they "
+                f"are quantities")
+    return f"task: regression ({reason}); pass --task classification if they are classes"
 
 
 def mpi_rank() -> int:
     from ..distributed import world
 
     return world().rank
+
+
+def mpi_size() -> int:
+    from ..distributed import world
+
+    return world().size

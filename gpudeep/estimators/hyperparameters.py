@@ -145,7 +145,9 @@ TABLE = (
               "None, an integer in [0, 2**32) or a NumPy random generator", option="--seed"),
     Parameter("tol", 1e-4, "float", "The least improvement that counts: training stops when the loss (or the "
               "validation score) has not\nimproved by ``tol`` for ``n_iter_no_change`` epochs.",
-              lambda v: is_number(v) and v >= 0, ">= 0", shown="1e-4"),
+              lambda v: is_number(v) and v >= 0, ">= 0", shown="1e-4", option="--tol",
+              cli={"type": float, "default": 1e-4, "help": "the least improvement that counts, of the loss or, with "
+                                                           "validation, its score (default 1e-4)"}),
     Parameter("verbose", False, "bool, int or 'progress'", "False or 0: silent; True or a positive int: a line per "
               "epoch on stdout, scikit-learn's\n'Iteration N, loss = ...' followed by the score and, with validation "
               "data, the validation loss and score\n(averaged over the epoch's batches, with dropout, for the "
@@ -169,7 +171,9 @@ TABLE = (
     Parameter("n_iter_no_change", 10, "int or np.inf", "Training stops once more than this many epochs in a row "
               "have not improved\nthe best loss (or validation score) by ``tol``; ``np.inf`` never stops early.",
               lambda v: (is_integer(v) and v >= 1) or (isinstance(v, float) and v == np.inf),
-              "an integer >= 1 or np.inf"),
+              "an integer >= 1 or np.inf", option="--patience",
+              cli={"type": int, "default": 10, "help": "stop after this many epochs in a row without improving by "
+                                                       "--tol (default 10)"}),
     Parameter("max_fun", 15000, "int", "The most loss evaluations of ``solver='lbfgs'``.",
               lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
     Parameter("dropout", 0.0, "float", "The rate of inverted dropout on the hidden layers during training.",

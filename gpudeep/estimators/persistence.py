@@ -168,10 +168,13 @@ def save(model, path) -> Path:
     return archive.write(Path(path), metadata, arrays)
 
 
-def save_checkpoint(model, path) -> Path:
-    """Write ``model`` with its training state (optimizer, epoch, step, RNG, history) atomically."""
+def save_checkpoint(model, path, run: dict | None = None) -> Path:
+    """Write ``model`` with its training state (optimizer, epoch, step, RNG, history) atomically; ``run``:
+    the config of the ``gpudeep train`` run that trains it, which ``--resume`` continues."""
     metadata, arrays = export(model)
     metadata["checkpoint"], state_arrays = checkpoint.training_state(model.backend_, model.state_)
+    if run is not None:
+        metadata["run"] = run
     return archive.write(Path(path), metadata, arrays | state_arrays)
 
 
@@ -204,9 +207,10 @@ def load_checkpoint(path, model) -> None:
     checkpoint.restore(model.backend_, state, metadata["checkpoint"], arrays, metadata["dtype"], fail)
 
 
-def checkpoint_writer(model, path) -> EveryEpoch:
-    """A callback writing ``model``'s checkpoint to ``path`` at the end of every epoch, atomically."""
-    return EveryEpoch(lambda: save_checkpoint(model, path))
+def checkpoint_writer(model, path, run: dict | None = None) -> EveryEpoch:
+    """A callback writing ``model``'s checkpoint (with ``run``, see ``save_checkpoint``) to ``path`` at the
+    end of every epoch, atomically."""
+    return EveryEpoch(lambda: save_checkpoint(model, path, run))
 
 
 def _json_value(value):

@@ -54,7 +54,7 @@ def test_csv_label_by_name_or_last(tmp_path):
     numbers.write_text("a,b,y\n1,2,0\n3,4,1\n")
     X, y, _ = load_dataset(str(numbers))
     assert X.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0, 1] and y.dtype == np.int64
-    X, y = read_csv(numbers, has_label=False)
+    X, y = read_csv(numbers, has_label=False)[:2]
     assert X.shape == (2, 3) and y is None
 
 

@@ -231,7 +231,7 @@ def test_bad_settings_through_the_command_line(tmp_path, capsys, case):
     [
         ("a,b,y\n1,2,0\n3,4,1\n", ["--label", "kind"], "no label column 'kind'"),
         ("a,b,y\n1,x,0\n3,4,1\n", [], "row 2, column 'b' is not a number: 'x'"),
-        ("a,b,y\n" + "1,nan,0\n3,4,1\n" * 5, [], "Input X contains NaN; fill or drop the missing values"),
+        ("a,b,y\n" + "1,nan,0\n3,4,1\n" * 5, [], "row 2, column 'b' is 'nan', a missing value; fill it or drop"),
         ("a,b,y\n" + "1,,0\n3,4,1\n" * 5, [], "row 2, column 'b' is empty (a missing value); fill it or drop"),
         ("a,b,y\n1," + "9" * 200_000 + ",0\n3,4,1\n", [], "line 2 is not valid CSV (field larger than field limit"),
         ("a;b;y\n1;2;0\n3;4;1\n", [], "its header is one column, 'a;b;y': gpudeep reads comma-separated values"),
@@ -253,7 +253,7 @@ def test_a_csv_keeps_what_it_says(tmp_path):
     path = tmp_path / "data.csv"
     big = 2**53
     path.write_text("\ufeffx,y\n" + "".join(f"{i},{big + i % 2}\n" for i in range(6)), encoding="utf-8")
-    X, y = read_csv(path, label="y")
+    X, y = read_csv(path, label="y")[:2]
     assert len(np.unique(y)) == 2 and y.dtype == np.int64 and int(y[1]) == big + 1
     assert read_csv(path, label="x")[1].tolist() == list(range(6))  # the first column is 'x', not '\ufeffx'
     assert X.shape == (6, 1)
