@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from .training import Callback
-from .training.progress import display_name
 
 DEFAULT_STORE = "sqlite:///mlflow.db"
 INSTALL = "pip install 'gpudeep[track]'"
@@ -81,9 +80,8 @@ class MlflowTracker(Callback):
     def on_epoch_end(self, state, logs, backend):
         from mlflow.entities import Metric
 
-        score = getattr(self.model, "_score_name", "score")
-        now = int(time.time() * 1000)
-        metrics = [Metric(display_name(name, score), value, now, state.epoch) for name, value in logs.items()]
+        now = int(time.time() * 1000)  # the logs are named as history_ names them (an estimator's fit)
+        metrics = [Metric(name, value, now, state.epoch) for name, value in logs.items()]
         self.client.log_batch(self.run_id, metrics=metrics)
         return False
 

@@ -98,6 +98,10 @@ class Backend:
     request: object = field(default=None, repr=False, compare=False)
 
     on_gpu = False  # whether the arrays live on a GPU (and the host's BLAS does none of the math)
+
+    def __repr__(self) -> str:  # one line, in an estimator's repr too
+        return f"<Backend {self.name}: {self.description}>"
+
     trains = True  # whether training can run on it (a graph-building backend only predicts)
     memory_errors = (MemoryError,)  # what running out of memory raises
 

@@ -10,7 +10,7 @@ from ..estimators.hyperparameters import layer_sizes_option
 from ..gradcheck import DEFAULT_TOLERANCE, check_architecture
 from ..losses import LOSSES
 from ..network import Architecture
-from .parser import backend_argument
+from .parser import backend_argument, positive
 
 HELP = "check backward() against numerical gradients (float64)"
 
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-norm", action="store_true", help="batch normalization on the hidden layers")
     parser.add_argument("--loss", choices=LOSSES.names(), default="categorical_cross_entropy",
                         help="loss, with its output activation (default categorical_cross_entropy)")
-    parser.add_argument("--samples", type=int, default=5, help="samples in the random problem (default 5)")
+    parser.add_argument("--samples", type=positive, default=5, help="samples in the random problem (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the problem (default 0)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help=f"largest relative error that passes (default {DEFAULT_TOLERANCE:.0e})")

@@ -59,6 +59,16 @@ def fraction(text: str) -> float:
     return value
 
 
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def library_version() -> str:
     try:
         return version("gpudeep")

@@ -15,7 +15,6 @@ import numpy as np
 
 from .. import runs
 from ..estimators import hyperparameters
-from ..estimators.persistence import checkpoint_writer
 from .data import load_data
 from .parser import backend_argument, data_arguments, fraction, threads_argument
 
@@ -86,6 +85,7 @@ def _train_into(args, out: Path, params: dict, root: bool) -> int:
     from sklearn.exceptions import ConvergenceWarning
 
     from ..estimators import DeepClassifier, DeepRegressor
+    from ..estimators.persistence import checkpoint_writer
 
     tracker = mlflow_tracker(args, out) if root and args.track is not None else None
     if args.distributed and root and mpi_size() == 1:

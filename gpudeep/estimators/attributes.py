@@ -27,9 +27,13 @@ def record(model, history: History, group, *, has_validation: bool) -> None:
     model.best_loss_ = None if has_validation else min(history.loss, default=math.nan)
     model.validation_scores_ = list(history.val_score) if has_validation else None
     model.best_validation_score_ = max(history.val_score, default=math.nan) if has_validation else None
-    model.history_ = {display_name(name, model._score_name): list(values)
-                      for name, values in history.as_dict().items() if values}
+    model.history_ = named_history(history, model._score_name)
     describe_network(model)
+
+
+def named_history(history: History, score_name: str) -> dict[str, list[float]]:
+    """``history_``: the history's records that hold values, the score named (``accuracy``, ``r2``)."""
+    return {display_name(name, score_name): list(values) for name, values in history.as_dict().items() if values}
 
 
 def describe_network(model) -> None:

@@ -128,7 +128,8 @@ class _DeepNetwork(BaseEstimator):
         as set); the same on every rank. A fit that continues (``warm_start``) makes a new optimizer, as
         scikit-learn does; ``partial_fit`` keeps it."""
         if not continuing or not hasattr(self, "state_"):
-            with self.backend_.memory_guard("creating the network", "lower hidden_layer_sizes"):
+            with self.backend_.memory_guard(self._network_size(host.X.shape[1], host.Y.shape[1]),
+                                            "lower hidden_layer_sizes"):
                 self.state_ = self._initial_state(host.X.shape[1], host.Y.shape[1], stream)
         elif not incremental:
             self.state_.optimizer = self._make_optimizer()
@@ -138,6 +139,16 @@ class _DeepNetwork(BaseEstimator):
                 group.bind(self.backend_)
                 group.broadcast_parameters(self.backend_, self.state_.params)
         return self.backend_, self.state_
+
+    def _network_size(self, n_features: int, n_outputs: int) -> str:
+        """What creating the network allocates, in words: its parameters in ``dtype_``, and the float64 draw
+        of one layer's first weights (scikit-learn draws them so)."""
+        sizes = (n_features, *self._hidden_sizes(), n_outputs)
+        count = sum(n * m + m for n, m in zip(sizes, sizes[1:]))
+        largest = max(n * m for n, m in zip(sizes, sizes[1:]))
+        return (f"creating the network of {count:,} parameters ({count * np.dtype(self.dtype_).itemsize / 2**30:.1f} "
+                f"GiB in {self.dtype_}, and {largest * 8 / 2**30:.1f} GiB to draw its largest layer's first weights "
+                f"in float64)")
 
     def _resolved_backend(self, group) -> Backend:
         """``backend`` resolved, the same on every rank of a data-parallel fit."""

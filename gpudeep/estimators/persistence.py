@@ -20,6 +20,7 @@ from ..checks import is_integer, is_number
 from ..network import Architecture, layouts
 from ..parameters import Parameters, shapes
 from ..training import EveryEpoch, TrainingState, checkpoint
+from ..training.state import History
 from . import attributes, hyperparameters
 from .inputs import seed_of
 
@@ -62,6 +63,7 @@ def export(model) -> tuple[dict, dict[str, np.ndarray]]:
         "n_iter": state.epoch,
         "t": getattr(model, "t_", 0),
         "loss_curve": state.history.loss,
+        "history": state.history.as_dict(),
     }
     return metadata, arrays
 
@@ -78,6 +80,11 @@ def schema(metadata: dict, fail) -> dict[str, tuple]:
         fail(f"t must be a count of samples, got {metadata['t']!r}")
     if not (isinstance(curve, list) and all(is_number(value) for value in curve)):
         fail("loss_curve must be a list of finite numbers")
+    if "history" in metadata:
+        try:
+            History.from_dict(metadata["history"])
+        except ValueError as error:
+            fail(str(error))
     sizes = metadata["layer_sizes"]
     if len(sizes) > MAX_LAYERS + 1:
         fail(f"declares {len(sizes) - 1} layers; gpudeep model files hold at most {MAX_LAYERS}")
@@ -159,6 +166,9 @@ def rebuild(cls: type, metadata: dict, arrays: dict[str, np.ndarray], backend: B
     model.t_ = metadata.get("t", 0)
     attributes.describe_network(model)
     model.loss_curve_ = list(metadata.get("loss_curve", []))
+    if "history" in metadata:  # older model files keep only the loss curve
+        model.state_.history = History.from_dict(metadata["history"])
+        model.history_ = attributes.named_history(model.state_.history, model._score_name)
     return model
 
 

@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ..distributed import DataParallelStep
 from ..optim import SCHEDULES
 from ..training import EarlyStopping, LastFinishedEpoch, TrainingDivergedError, TrainingState, train
+from ..training.callbacks import NamedLogs
 from ..training.full_batch import objective, train_lbfgs
 from . import attributes
 from .fitting import DeviceFit
@@ -87,7 +88,8 @@ def stochastic(model, backend, state: TrainingState, data: DeviceFit, group, sto
                   l2=model.alpha * data.l2_scale, dropout=model.dropout, schedule=schedule(model),
                   sample_weight=data.weights,
                   validation=data.validation, score=model._device_score,
-                  callbacks=[c for c in (stopper, writer, last_epoch) if c is not None] + (callbacks if root else []),
+                  callbacks=[c for c in (stopper, writer, last_epoch) if c is not None]
+                  + ([NamedLogs(c, model._score_name) for c in callbacks] if root else []),
                   verbose=verbose, score_name=model._score_name, n_jobs=model.n_jobs,
                   step=None if group is None else DataParallelStep(group, backend))
 

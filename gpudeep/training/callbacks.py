@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 
 from ..backends import Backend
+from .progress import display_name
 from .state import History, TrainingState
 
 
@@ -138,6 +139,28 @@ class EarlyStopping(Callback):
     @property
     def best_value(self) -> float:
         return self.sign * self.best
+
+
+class NamedLogs(Callback):
+    """``callback`` seeing each epoch's logs under ``history_``'s names: ``score`` called what it is
+    (``accuracy``, ``r2``), so ``val_accuracy`` rather than ``val_score``; how an estimator's ``fit`` hands
+    the logs to the callbacks it is given."""
+
+    def __init__(self, callback: Callback, score_name: str):
+        self.callback, self.score_name = callback, score_name
+
+    def set_model(self, model) -> None:
+        self.callback.set_model(model)
+
+    def on_train_begin(self, state, backend):
+        self.callback.on_train_begin(state, backend)
+
+    def on_epoch_end(self, state, logs, backend):
+        return self.callback.on_epoch_end(state, {display_name(name, self.score_name): value
+                                                  for name, value in logs.items()}, backend)
+
+    def on_train_end(self, state, backend, error=None):
+        self.callback.on_train_end(state, backend, error)
 
 
 class EveryEpoch(Callback):

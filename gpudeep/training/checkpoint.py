@@ -56,12 +56,10 @@ def training_state_shapes(metadata: dict, layout: Layout, dtype: str, fail: Call
         rng_from_state(metadata.get("rng"))
     except (TypeError, ValueError, KeyError) as error:
         fail(f"checkpoint rng is not a generator state ({type(error).__name__}: {error})")
-    history = metadata.get("history")
-    known = History().as_dict()
-    if not isinstance(history, dict) or set(history) - set(known) or not all(
-            isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-            for values in history.values()):
-        fail(f"checkpoint history must map {sorted(known)} to lists of numbers")
+    try:
+        History.from_dict(metadata.get("history"))
+    except ValueError as error:
+        fail(f"checkpoint {error}")
     slots = optimizer.get("slots", [])
     if not isinstance(slots, list) or not all(isinstance(s, str) and s.isidentifier() for s in slots):
         fail(f"checkpoint optimizer slots must be names, got {slots!r}")
@@ -88,4 +86,4 @@ def restore(backend: Backend, state: TrainingState, metadata: dict, arrays: dict
         for slot in optimizer.slots if slot in saved_slots}
     state.epoch, state.step, state.samples = metadata["epoch"], metadata["step"], metadata.get("samples", 0)
     state.rng = rng_from_state(metadata["rng"])
-    state.history = History(**{k: list(metadata["history"].get(k, [])) for k in History().as_dict()})
+    state.history = History.from_dict(metadata["history"])

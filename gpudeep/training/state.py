@@ -37,6 +37,16 @@ class History:
     def as_dict(self) -> dict[str, list[float]]:
         return {"loss": self.loss, "score": self.score, "val_loss": self.val_loss, "val_score": self.val_score}
 
+    @classmethod
+    def from_dict(cls, values) -> History:
+        """The history that ``as_dict`` gave (from a file); ``ValueError`` for anything else."""
+        known = cls().as_dict()
+        if not isinstance(values, dict) or set(values) - set(known) or not all(
+                isinstance(column, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 for v in column) for column in values.values()):
+            raise ValueError(f"history must map {sorted(known)} to lists of numbers")
+        return cls(**{name: list(values.get(name, [])) for name in known})
+
 
 class ShuffleStream:
     """A run's random draws as scikit-learn's MLP makes them: from one ``RandomState``, each epoch's order a

@@ -249,3 +249,46 @@ def test_a_misspelt_flag_gets_the_commands_help_and_a_suggestion(typo, suggestio
     result = run("train", typo, "5")
     assert result.returncode == 2 and "(see gpudeep train --help)" in result.stderr, result.stderr
     assert f"did you mean {suggestion}?" in result.stderr, result.stderr
+
+
+def test_gradcheck_refuses_zero_samples():
+    result = run("gradcheck", "--samples", "0")
+    assert result.returncode == 2 and "--samples: expected a whole number of at least 1, got '0'" in result.stderr
+
+
+def test_running_out_of_memory_names_the_networks_size_in_its_dtype(monkeypatch):
+    from gpudeep import DeepClassifier
+    from gpudeep.backends import DeviceMemoryError
+    from gpudeep.estimators import base
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (100000, 100000) and data type float64")
+
+    monkeypatch.setattr(base._DeepNetwork, "_initial_state", out_of_memory)
+    with pytest.raises(DeviceMemoryError) as caught:
+        model = DeepClassifier(hidden_layer_sizes=(100_000, 100_000), backend="numpy", dtype="float32")
+        model.fit(np.eye(4), [0, 1, 0, 1])
+    count = (4 * 100_000 + 100_000) + (100_000 * 100_000 + 100_000) + (100_000 + 1)
+    assert f"creating the network of {count:,} parameters (37.3 GiB in float32, and 74.5 GiB to draw its " \
+           f"largest layer's first weights in float64)" in str(caught.value)
+
+
+def test_a_loaded_model_reads_in_one_line_and_keeps_its_history(tmp_path):
+    from gpudeep import DeepClassifier, load, save
+
+    X, y = np.random.default_rng(6).standard_normal((40, 3)), np.arange(40) % 2
+    model = DeepClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y, validation_data=(X, y))
+    loaded = load(save(model, tmp_path / "model.npz"))
+    assert "\n" not in repr(loaded.backend) and repr(loaded.backend) == "<Backend numpy: CPU>"
+    assert loaded.history_ == model.history_ and list(loaded.history_) == ["loss", "accuracy", "val_loss",
+                                                                           "val_accuracy"]
+
+
+def test_distributed_without_mpirun_says_how_to_start_ranks(tmp_path, capsys, caplog, monkeypatch):
+    from gpudeep.cli import train
+
+    monkeypatch.setattr(train, "mpi_size", lambda: 1)
+    monkeypatch.setattr(train, "mpi_rank", lambda: 0)
+    cli(capsys, "train", "--dataset", "iris", "--distributed", "--epochs", "1", "--quiet",
+        "--out", str(tmp_path / "run"))
+    assert "--distributed, but this is the only rank: start it with mpirun -n N" in caplog.text

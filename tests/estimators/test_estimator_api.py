@@ -97,17 +97,18 @@ def test_validation_data_is_scored_every_epoch_and_early_stopping_uses_it(iris):
 
 def test_callbacks_receive_the_model_and_may_stop_training(iris):
     X, y = iris
-    seen = []
+    seen, names = [], set()
 
     class StopAtThree(Callback):
         def on_epoch_end(self, state, logs, backend):
-            seen.append((self.model, state.epoch, logs["score"]))
+            seen.append((self.model, state.epoch, logs["accuracy"]))  # named as history_ names it
+            names.update(logs)
             return state.epoch == 3
 
     model = fitted(DeepClassifier(**FULL_BATCH), X, y, callbacks=[StopAtThree()])
     assert model.n_iter_ == 3 and [epoch for _, epoch, _ in seen] == [1, 2, 3]
     assert all(owner is model for owner, _, _ in seen)
-    assert [score for *_, score in seen] == model.history_["accuracy"]
+    assert [score for *_, score in seen] == model.history_["accuracy"] and names == set(model.history_)
     with pytest.raises(TypeError, match="callbacks must be gpudeep.training.Callback objects, got function"):
         DeepClassifier(**FULL_BATCH).fit(X, y, callbacks=[lambda *a: None])
 

@@ -14,7 +14,7 @@ FLOORS = {
     0: ["backends", "backend", "registry", "checks", "threads", "subnormals", "atomic", "archive"],
     1: ["activations", "losses", "initializers", "layers", "parameters"],
     2: ["network", "optim", "lbfgs"],
-    3: ["training", "gradcheck", "datasets", "distributed", "tutorial"],
+    3: ["training", "gradcheck", "csvfiles", "datasets", "distributed", "tutorial"],
     4: ["estimators", "tracking"],
     # entry points, deployment formats and the benchmark harness, above the library
     5: ["cli", "runs", "export", "__main__", "bench", "__init__"],
