@@ -77,7 +77,7 @@ def arguments_of(values, options: dict[str, argparse.Action], source: str) -> li
     if not isinstance(values, dict):
         raise ValueError(f"{source}: must hold a JSON object of options, as a run's config.json does")
     arguments = []
-    for key, value in values.items():
+    for key, value in upgraded(values).items():
         if key not in options or key in OUTSIDE_CONFIG:
             known = sorted(set(options) - set(OUTSIDE_CONFIG) - {"help"})
             raise ValueError(f"{source}: unknown option {key!r}; a config holds {known}")
@@ -93,7 +93,15 @@ def resumed_record(checkpoint: Path) -> dict | None:
     record = read(checkpoint)[0].get("run")
     if record is not None and not isinstance(record, dict):
         raise ValueError(f"--resume {checkpoint}: its run record is not an object of options")
-    return record
+    return None if record is None else upgraded(record)
+
+
+def upgraded(config: dict) -> dict:
+    """A config of an older run in today's options: no validation was ``validation_fraction`` None before it
+    became 0.1 by default, and is 0 now."""
+    if "validation_fraction" in config and config["validation_fraction"] is None:
+        return config | {"validation_fraction": 0.0}
+    return config
 
 
 def check_resumed(options: dict, record: dict, checkpoint: Path) -> None:

@@ -7,7 +7,7 @@
 #
 # It needs only CuPy, NumPy, pytest, scikit-learn, pandas, matplotlib and tqdm (a CUDA image's preinstalled
 # Python stack), run from the repository root; what needs more is skipped with the reason: the notebooks
-# without nbmake and ipykernel, property tests without hypothesis, PyTorch rows without torch.
+# without nbval and ipykernel, property tests without hypothesis, PyTorch rows without torch.
 # The step limits below add up to 505 seconds, so the whole check ends within 9 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,9 +52,10 @@ if [ "$failures" -ne 0 ]; then
 fi
 step gpu-tests 170 "$python" -m pytest -q -ra -p no:cacheprovider -m gpu tests
 step sklearn-mlp 60 "$python" scripts/sklearn_mlp_tests.py --backend cupy
-notebook_packages=$(missing nbmake ipykernel)
+notebook_packages=$(missing nbval ipykernel)
 if [ -z "$notebook_packages" ]; then
-    step notebooks 45 "$python" -m pytest -q -ra -p no:cacheprovider --nbmake notebooks
+    step notebooks 45 "$python" -m pytest -q -ra -p no:cacheprovider --nbval --nbval-current-env \
+        --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 else
     skipped notebooks "$notebook_packages not installed"
 fi

@@ -1,6 +1,6 @@
-"""One backend fixture for every math test, the skip rule for GPU tests, and the notebooks (nbmake) whenever
-the test extras are installed. The tests' own helpers live in ``support/``, importable by name. SciPy's
-array API support is on, as scikit-learn's array API checks need."""
+"""One backend fixture for every math test, the skip rule for GPU tests, and the notebooks (nbval: run, and
+their stored outputs compared) whenever the test extras are installed. The tests' own helpers live in
+``support/``, importable by name. SciPy's array API support is on, as scikit-learn's array API checks need."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ import cupy_double  # noqa: E402
 
 from gpudeep.backends import BackendUnavailableError, get_backend
 
-NOTEBOOK_PACKAGES = ("nbmake", "ipykernel")
+NOTEBOOK_PACKAGES = ("nbval", "ipykernel")
+SANITIZE = Path(__file__).parents[1] / "notebooks" / "sanitize.cfg"  # what changes from run to run
 needs_array_api_strict = pytest.mark.skipif(
     importlib.util.find_spec("array_api_strict") is None,
     reason="array_api_strict is not installed (pip install -e '.[test]')",
@@ -42,9 +43,12 @@ def _missing_notebook_packages() -> list[str]:
 
 
 def pytest_configure(config):
-    """A plain ``pytest`` runs the notebooks too, through nbmake, when it and a Jupyter kernel are installed."""
-    if not _missing_notebook_packages() and hasattr(config.option, "nbmake"):
-        config.option.nbmake = True
+    """A plain ``pytest`` runs the notebooks too, through nbval, when it and a Jupyter kernel are installed:
+    each cell's output must be the one the notebook stores, up to what ``SANITIZE`` says changes."""
+    if not _missing_notebook_packages() and hasattr(config.option, "nbval"):
+        config.option.nbval = True
+        config.option.nbval_current_env = True  # this interpreter's kernel, whatever kernels are registered
+        config.option.nbval_sanitize_with = config.option.nbval_sanitize_with or str(SANITIZE)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -59,6 +59,11 @@ def fraction(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """A fraction in [0, 1): 0 for none."""
+    return 0.0 if text.strip() in ("0", "0.0") else fraction(text)
+
+
 def positive(text: str) -> int:
     try:
         value = int(text)

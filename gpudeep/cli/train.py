@@ -16,7 +16,7 @@ import numpy as np
 from .. import runs
 from ..estimators import hyperparameters
 from .data import load_data
-from .parser import backend_argument, data_arguments, fraction, threads_argument
+from .parser import backend_argument, data_arguments, share, threads_argument
 
 log = logging.getLogger("gpudeep")
 
@@ -26,9 +26,9 @@ HELP = ("train on a data set and write the model, its metrics, history and curve
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data_arguments(parser)
-    parser.add_argument("--validation-fraction", type=fraction, default=None, metavar="F",
-                        help="hold out this share of the training rows to score after every epoch (default: none; "
-                             "0.1 with --early-stopping)")
+    parser.add_argument("--validation-fraction", type=share, default=0.1, metavar="F",
+                        help="hold out this share of the training rows to score after every epoch, drawn in the "
+                             "curves (default 0.1; 0: none)")
     parser.add_argument("--early-stopping", action="store_true",
                         help="stop when the validation score stops improving, and keep the best epoch's weights")
     backend_argument(parser)
@@ -68,8 +68,9 @@ def estimator_params(args) -> dict:
 def run(args) -> int:
     params = estimator_params(args)
     hyperparameters.check(params, spelled=hyperparameters.OPTIONS)
-    if args.early_stopping and args.validation_fraction is None:
-        args.validation_fraction = 0.1
+    if args.early_stopping and not args.validation_fraction:
+        raise ValueError("--early-stopping stops on the validation score, and --validation-fraction 0 holds out no "
+                         "rows to score; leave --validation-fraction out (0.1) or set a share")
     args.dataset = runs.located(args.dataset)  # the run folder's record works from any folder
     name = Path(args.dataset).stem
     out = args.out or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -101,7 +102,7 @@ def _train_into(args, out: Path, params: dict, root: bool) -> int:
         print(task_line(task, data.reason, y))
     try:
         train, record = runs.split(X, y, task, dataset=args.dataset, test_size=args.test_size,
-                                   validation_fraction=args.validation_fraction, seed=args.seed)
+                                   validation_fraction=args.validation_fraction or None, seed=args.seed)
     except ValueError as error:
         if data.reason.startswith("the labels are whole numbers"):
             raise ValueError(f"{error}; if the labels are quantities, not classes, pass --task regression") from None

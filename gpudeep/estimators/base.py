@@ -60,7 +60,9 @@ class _DeepNetwork(BaseEstimator):
             ``early_stopping``, training stops on its score instead of holding out ``validation_fraction``.
         callbacks : list of gpudeep.training.Callback, default=None
             Called at the start, after every epoch (returning True stops training) and at the end; each
-            receives this estimator through ``set_model`` first. See ``gpudeep.tracking.MlflowTracker``.
+            receives this estimator through ``set_model`` first, and each epoch's logs named as ``history_``
+            names them (``loss``, ``accuracy`` or ``r2``, ``val_loss``, ...). See
+            ``gpudeep.tracking.MlflowTracker``.
         resume_from : path, default=None
             A checkpoint written through ``checkpoint_path``: training goes on from its epoch until
             ``max_iter`` epochs are done in all.
@@ -97,6 +99,7 @@ class _DeepNetwork(BaseEstimator):
         data = fitting.on_device(backend, host, self.dtype_)
         epochs_before = state.epoch if resume_from is None else 0  # a resumed fit counts the epochs done before
         epochs = max((1 if incremental else self.max_iter) - (state.epoch if resume_from is not None else 0), 0)
+        started_at = state.epoch
         if self.solver == "lbfgs":
             stopper = None
             with solvers.unfitted_if_diverged(self, None):
@@ -110,7 +113,7 @@ class _DeepNetwork(BaseEstimator):
         self._no_improvement_count = 0 if stopper is None else stopper.count
         attributes.record(self, state.history, group, has_validation=data.validation is not None)
         if not incremental:
-            solvers.warn_if_not_converged(self, epochs, stopper)
+            solvers.warn_if_not_converged(self, epochs, state.epoch - started_at, stopper)
         return self
 
     def _agreed_seed(self, host: fitting.HostFit, group):

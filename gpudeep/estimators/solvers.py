@@ -48,9 +48,10 @@ def batch_size(model, n_samples: int) -> int:
     return min(model.batch_size, n_samples)
 
 
-def warn_if_not_converged(model, epochs: int, stopper: EarlyStopping | None) -> None:
-    """scikit-learn's ConvergenceWarning when all ``epochs`` ran and the rule never stopped training."""
-    if stopper is not None and epochs > 0 and not stopper.stopped:
+def warn_if_not_converged(model, epochs: int, ran: int, stopper: EarlyStopping | None) -> None:
+    """scikit-learn's ConvergenceWarning when all ``epochs`` ran (``ran`` of them did: a callback may stop
+    training sooner) and the rule never stopped training."""
+    if stopper is not None and epochs > 0 and ran >= epochs and not stopper.stopped:
         warnings.warn(f"{type(model).__name__} reached max_iter={model.max_iter} epochs without converging "
                       f"(tol={model.tol}); raise max_iter or learning_rate_init", ConvergenceWarning, stacklevel=4)
 

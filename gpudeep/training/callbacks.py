@@ -16,7 +16,8 @@ class Callback:
     (return True to stop training), and once when training ends, whatever the reason.
 
     ``logs`` holds the epoch's ``loss`` and, where they are computed, ``score``, ``val_loss`` and
-    ``val_score`` (see ``History``). An estimator hands itself to its callbacks through ``set_model``
+    ``val_score`` (see ``History``); an estimator's ``fit`` names ``score`` as ``history_`` does
+    (``accuracy``, ``val_accuracy``: ``NamedLogs``) and hands itself to its callbacks through ``set_model``
     before training, as ``self.model``.
     """
 

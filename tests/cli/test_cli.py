@@ -216,8 +216,10 @@ def test_debug_shows_the_traceback_anywhere_and_keeps_the_exit_code(where):
         "breast_cancer, iris, wine, moons, circles, blobs, or a .npz or .csv file"
 
 
-def test_train_with_defaults_averages_96_5_percent_on_breast_cancer(tmp_path):
-    """Over training seeds 0-2 (114 test samples each, so one sample is 0.9 %): measured 95.6, 97.4 and 98.2 %."""
+def test_train_with_defaults_averages_96_percent_on_breast_cancer(tmp_path):
+    """Over training seeds 0-2 (114 test samples each, so one sample is 0.9 %), a tenth of the training rows
+    held out for the validation curves: measured 94.7, 96.5 and 98.2 % (95.6, 97.4 and 98.2 % training on
+    all of them, --validation-fraction 0)."""
     import json
 
     accuracies = []
@@ -225,7 +227,7 @@ def test_train_with_defaults_averages_96_5_percent_on_breast_cancer(tmp_path):
         out = tmp_path / str(seed)
         assert main(["train", "--dataset", "breast_cancer", "--seed", str(seed), "--out", str(out), "--quiet"]) == 0
         accuracies.append(json.loads((out / "metrics.json").read_text())["accuracy"])
-    assert sum(accuracies) / 3 >= 0.965, accuracies
+    assert sum(accuracies) / 3 >= 0.96, accuracies
 
 
 def test_bench_quick_runs_the_whole_suite_at_a_tiny_size(capsys, tmp_path):

@@ -58,7 +58,7 @@ def test_a_resume_continues_with_the_runs_settings_and_split(tmp_path, interrupt
     assert (resumed / "split.json").read_text() == (whole / "split.json").read_text()
     assert json.loads((resumed / "config.json").read_text()) == json.loads((whole / "config.json").read_text())
     a, b = load(resumed / "model.npz"), load(whole / "model.npz")
-    assert a.t_ == b.t_ == 8 * 455 and a.n_iter_ == b.n_iter_ == 8  # 569 rows less 114 held out
+    assert a.t_ == b.t_ == 8 * 409 and a.n_iter_ == b.n_iter_ == 8  # 569 rows less 114 held out, 46 validating
     for W, V in zip(a.coefs_, b.coefs_):
         np.testing.assert_array_equal(W, V)
 
@@ -292,3 +292,16 @@ def test_distributed_without_mpirun_says_how_to_start_ranks(tmp_path, capsys, ca
     cli(capsys, "train", "--dataset", "iris", "--distributed", "--epochs", "1", "--quiet",
         "--out", str(tmp_path / "run"))
     assert "--distributed, but this is the only rank: start it with mpirun -n N" in caplog.text
+
+
+def test_the_default_run_draws_validation_curves(tmp_path, capsys):
+    """The curves can show overfitting only with validation rows: held out by default, 0 for none."""
+    assert cli(capsys, "train", "--dataset", "iris", "--epochs", "2", "--quiet", "--out", str(tmp_path / "a"))[0] == 0
+    history = json.loads((tmp_path / "a" / "metrics.json").read_text())["history"]
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert cli(capsys, "train", "--dataset", "iris", "--epochs", "2", "--quiet", "--validation-fraction", "0",
+               "--out", str(tmp_path / "b"))[0] == 0
+    assert set(json.loads((tmp_path / "b" / "metrics.json").read_text())["history"]) == {"loss", "accuracy"}
+    code, _, err = cli(capsys, "train", "--dataset", "iris", "--early-stopping", "--validation-fraction", "0",
+                       "--out", str(tmp_path / "c"))
+    assert code == 2 and "--early-stopping stops on the validation score" in err

@@ -186,8 +186,8 @@ def test_track_without_mlflow_says_what_to_install_before_training(tmp_path, mon
 def test_a_notebook_imports_and_trains_without_warnings():
     """In a Jupyter kernel without ipywidgets, importing gpudeep and fitting with verbose=1 prints the epoch lines
     and nothing else (tqdm.auto used to warn 'IProgress not found' at import)."""
-    nbformat = pytest.importorskip("nbformat", reason="nbformat (with nbmake, in the test extra) runs notebooks")
-    nbclient = pytest.importorskip("nbclient", reason="nbclient (with nbmake, in the test extra) runs notebooks")
+    nbformat = pytest.importorskip("nbformat", reason="nbformat (with nbval, in the test extra) runs notebooks")
+    nbclient = pytest.importorskip("nbclient", reason="nbclient (with nbval, in the test extra) runs notebooks")
     code = ("import numpy as np\nfrom gpudeep import DeepClassifier\n"
             "DeepClassifier(max_iter=3, tol=1.0, n_iter_no_change=1, verbose=1, backend='numpy')"
             ".fit(np.random.default_rng(0).random((20, 3)), np.arange(20) % 2)")

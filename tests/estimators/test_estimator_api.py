@@ -109,6 +109,9 @@ def test_callbacks_receive_the_model_and_may_stop_training(iris):
     assert model.n_iter_ == 3 and [epoch for _, epoch, _ in seen] == [1, 2, 3]
     assert all(owner is model for owner, _, _ in seen)
     assert [score for *_, score in seen] == model.history_["accuracy"] and names == set(model.history_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a callback that stops training converged
+        DeepClassifier(**{**FULL_BATCH, "max_iter": 50}).fit(X, y, callbacks=[StopAtThree()])
     with pytest.raises(TypeError, match="callbacks must be gpudeep.training.Callback objects, got function"):
         DeepClassifier(**FULL_BATCH).fit(X, y, callbacks=[lambda *a: None])
 

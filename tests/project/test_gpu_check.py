@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 SCRIPT = (ROOT / "scripts" / "gpu-check.sh").read_text()
 CUDA_IMAGE_STACK = {"gpudeep", "cupy", "numpy", "sklearn", "threadpoolctl", "tqdm", "matplotlib", "pytest", "pandas"}
-TEST_EXTRAS_BEYOND = ["nbmake", "ipykernel", "array_api_strict", "hypothesis"]
+TEST_EXTRAS_BEYOND = ["nbval", "ipykernel", "array_api_strict", "hypothesis"]
 
 
 def test_the_step_limits_add_up_to_the_stated_time():
@@ -47,7 +47,7 @@ def test_without_them_each_test_that_needs_one_skips_saying_which():
     assert result.returncode == 0, result.stdout[-3000:]
     assert "hypothesis is not installed (pip install -e '.[test]')" in result.stdout
     assert "array_api_strict is not installed (pip install -e '.[test]')" in result.stdout
-    assert "notebooks: skipped, nbmake and ipykernel not installed" in result.stdout
+    assert "notebooks: skipped, nbval and ipykernel not installed" in result.stdout
 
 
 def run_the_check(tmp_path, startup: str):
