@@ -64,6 +64,7 @@ def read_csv(path, *, label: str | None = None, has_label: bool = True, header: 
     X = frame[features].to_numpy(dtype=np.float64) if features else np.empty((len(frame), 0))
     if not np.isfinite(X).all():
         _locate(path, names, features, header)
+        raise ValueError(f"{path}: a feature cell is not a finite number")
     if header:
         _warn_of_identifiers(names, features, X)
     y = None if label_index is None else _label_column(path, frame[label_index], label_index, names, header)
@@ -109,9 +110,11 @@ def _first_row(path: Path) -> list[str]:
 
 
 def _refuse_data_as_header(path: Path, names: list[str], label: str | None) -> None:
-    """A first row whose cells are all numbers (but for the label's) is data, not column names."""
+    """A first row whose cells are all numbers (but for the label's) is data, not column names, unless they
+    count 0, 1, 2, ...: the names pandas gives a DataFrame's columns by default."""
     numbers = [_is_number(name) for name in names]
-    if all(numbers) or (label is None and len(names) > 1 and all(numbers[:-1])):
+    counted = [name for name in names if _is_number(name)] == [str(i) for i in range(sum(numbers))]
+    if not counted and (all(numbers) or (label is None and len(names) > 1 and all(numbers[:-1]))):
         raise ValueError(f"{path}: its first row {names[:4] + ['...'] * (len(names) > 4)} is numbers, so it is "
                          f"data, not a header of column names; add a header row, or pass --no-header "
                          f"(header=False) to name the columns column_1 to column_{len(names)}")

@@ -58,6 +58,8 @@ def test_a_first_row_of_numbers_is_not_taken_for_a_header(tmp_path):
     table = read_csv(path, header=False)
     assert table.X.shape == (20, 2) and table.y.tolist() == [i % 2 for i in range(20)] and table.columns is None
     assert read_csv(path, header=False, label="column_1").y.tolist() == list(range(20))
+    counted = write(tmp_path, "0,1,target\n5,6,0\n7,8,1\n", "frame.csv")  # pd.DataFrame(X)'s column names
+    assert read_csv(counted).columns == ["0", "1"] and len(read_csv(counted).y) == 2
     iris_like = write(tmp_path, "5.1,3.5,setosa\n4.9,3.0,setosa\n", "flowers.csv")  # text labels, no header
     with pytest.raises(ValueError, match="is numbers, so it is data"):
         read_csv(iris_like)
