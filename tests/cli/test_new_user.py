@@ -176,6 +176,9 @@ def test_a_dropped_column_is_kept_out_of_evaluate_too(tmp_path, capsys):
     assert load(tmp_path / "run" / "model.npz").feature_names_in_.tolist() == ["a", "b"]
     code, out, _ = cli(capsys, "evaluate", str(tmp_path / "run"))
     assert code == 0 and "(the run's held-out rows)" in out
+    again = tmp_path / "again"  # the config repeats the run, the dropped column too
+    assert cli(capsys, "train", "--config", str(tmp_path / "run" / "config.json"), "--out", str(again))[0] == 0
+    assert (again / "model.npz").read_bytes() == (tmp_path / "run" / "model.npz").read_bytes()
 
 
 # -- a run folder works from any folder ----------------------------------------------------
