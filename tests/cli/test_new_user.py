@@ -231,7 +231,7 @@ def test_predict_into_a_closed_pipe_ends_quietly(tmp_path, capsys):
     train.write_text("a,b,y\n" + "".join(f"{a},{b},{int(a > 0)}\n" for a, b in X))
     assert cli(capsys, "train", "--dataset", str(train), "--epochs", "1", "--quiet",
                "--out", str(tmp_path / "run"))[0] == 0
-    command = f"{sys.executable} -m gpudeep predict {tmp_path / 'run'} {rows} | head -n 2"
+    command = f"{sys.executable} -m gpudeep predict {tmp_path / 'run'} {rows} --backend numpy | head -n 2"
     result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True)
     assert result.stdout.splitlines()[0] == "row,prediction" and len(result.stdout.splitlines()) == 2
     assert result.returncode == 0 and result.stderr == "", result.stderr
