@@ -216,10 +216,8 @@ def _label_column(path: Path, column, index: int, names: list[str], header: bool
 
     if column.dtype.kind == "f" and column.isna().any():  # a short row, or 'nan' written as a label
         _locate(path, names, [], header)
-        rows = (np.flatnonzero(column.isna()) + (2 if header else 1)).tolist()
-        raise ValueError(f"{path}: the label column {names[index]!r} is NaN in rows {rows[:5]}; fix or drop them")
     if column.dtype.kind in "if":
-        return column.to_numpy()
+        return _without_nan(column.to_numpy(), path, names[index], header)
     if column.dtype.kind == "u":  # integers beyond int64
         return np.array([str(n) for n in column.tolist()])
     cells = pandas.read_csv(path, header=None, skiprows=1 if header else 0, usecols=[index], dtype=str,
@@ -249,7 +247,12 @@ def _labels(cells: list[str], path: Path, column: str, header: bool) -> np.ndarr
         values = np.array([float(cell) for cell in cells])
     except ValueError:
         return np.array(cells)  # text labels stay text
-    if np.isnan(values).any():
-        rows = (np.flatnonzero(np.isnan(values)) + first).tolist()
+    return _without_nan(values, path, column, header)
+
+
+def _without_nan(y: np.ndarray, path: Path, column: str, header: bool) -> np.ndarray:
+    """``y``, refused where a label is NaN (a missing value written 'nan')."""
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        rows = (np.flatnonzero(np.isnan(y)) + (2 if header else 1)).tolist()
         raise ValueError(f"{path}: the label column {column!r} is NaN in rows {rows[:5]}; fix or drop them")
-    return values
+    return y

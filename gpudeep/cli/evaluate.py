@@ -46,9 +46,10 @@ def run(args) -> int:
     same_data = dataset == runs.located(config.get("dataset", ""))
     csv = Path(dataset).suffix == ".csv"
     label = args.label if args.label is not None else config.get("label") if csv else None
-    header, drop = (config.get("header", True), config.get("drop", [])) if same_data else (args.header, args.drop)
+    recorded = config if same_data else {}  # the run's way of reading its own data file, unless typed here
     data = load_data(dataset, seed=config.get("seed", 0) if same_data else args.seed or 0, label=label, task=task,
-                     header=header and args.header, drop=tuple(args.drop or drop))
+                     header=args.header and recorded.get("header", True),
+                     drop=tuple(args.drop or recorded.get("drop", [])))
     X, y = data.X, data.y
     if csv:
         X = in_training_order(X, data.columns, getattr(model, "feature_names_in_", None), dataset)
