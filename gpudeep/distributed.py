@@ -62,18 +62,21 @@ class Group:
 
     def agree_on_backend(self, request) -> Backend:
         """One backend for every rank: rank 0 resolves ``request`` (a name for ``get_backend``, None for
-        ``GPUDEEP_BACKEND`` or "auto", or a ``Backend``) and tells the others; on CuPy each rank takes
-        the GPU of its index on its node. A rank that cannot ends the job, naming itself and why."""
+        ``GPUDEEP_BACKEND`` or "auto", or a ``Backend``) and tells the others; on a GPU each rank takes the GPU of
+        its index on its node (a GPU ``Backend`` object given to every rank names the library, not the GPU), and
+        makes it its process's current device. A rank that cannot ends the job, naming itself and why."""
+        given = request if isinstance(request, Backend) and not request.on_gpu else None  # host memory: as given
         name = request.name if isinstance(request, Backend) else None
         if self.is_root and name is None:
             with self.ending_the_job_on_failure():
                 name = _resolve(request, self.local_rank).name
         name = self.comm.bcast(name, root=0)
         with self.ending_the_job_on_failure():
-            backend = request if isinstance(request, Backend) else _resolve(name, self.local_rank)
+            backend = given if given is not None else _resolve(name, self.local_rank)
             if backend.name != name:
                 raise BackendUnavailableError(f"this rank was given the {backend.name} backend, rank 0 the {name} "
                                               f"backend; give every rank the same backend")
+        backend.make_current()
         devices = self.comm.gather(backend.description, root=0)
         if self.is_root:
             log.info("gpudeep: every rank on %s: %s", name,
@@ -139,7 +142,8 @@ class Group:
                 continue
             host = np.ascontiguousarray(backend.to_numpy(buffer))
             self.comm.Bcast(host, root=0)
-            buffer[...] = backend.asarray(host, buffer.dtype)
+            with backend.on_device():
+                buffer[...] = backend.asarray(host, buffer.dtype)
 
     def allreduce_gradients(self, grads: Parameters, weight: float) -> Parameters:
         """Σ over ranks of weight·grads, in place on their one buffer: one all-reduce, no copies."""

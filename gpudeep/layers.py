@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends.fusion import elementwise, product_into
+from .backends.fusion import elementwise, product_into, row_sums_into
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Dense:
         W, _ = p
         dW, db = grads
         product_into(xp, dZ, A_prev.T, dW)  # dW[l] = dZ[l]·A[l-1]ᵀ
-        db[...] = xp.sum(dZ, axis=1, keepdims=True)  # db[l] = Σ dZ[l] over samples
+        row_sums_into(xp, dZ, db)  # db[l] = Σ dZ[l] over samples
         return W.T @ dZ if needs_dA else None  # dA[l-1] = W[l]ᵀ·dZ[l]
 
 

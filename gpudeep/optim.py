@@ -239,7 +239,12 @@ SCHEDULES = Registry.of("learning-rate schedule", {
 def dropout_masks(backend: Backend, draw, layer_sizes, m: int, rate: float, dtype: str):
     """Inverted-dropout masks [D[1], ..., D[L-1]] for the hidden layers: 0 with probability
     ``rate``, else 1/(1 - rate), so the expected activation is unchanged. ``draw`` comes from
-    ``backend.uniform``."""
+    ``backend.uniform``; each mask is its draw and one kernel."""
     keep = 1.0 - rate
-    xp = backend.xp
-    return [xp.astype(draw((n, m), dtype) < keep, backend.dtype(dtype)) / keep for n in layer_sizes[1:-1]]
+    return [_inverted_dropout_mask(backend.xp, draw((n, m), dtype), keep) for n in layer_sizes[1:-1]]
+
+
+@elementwise
+def _inverted_dropout_mask(xp, U, keep):
+    """D = 1/keep where the uniform draw U < keep, else 0."""
+    return xp.astype(U < keep, U.dtype) / keep

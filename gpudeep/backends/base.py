@@ -182,6 +182,10 @@ class Backend:
         """A context in which new arrays and kernels go to this backend's device (a no-op on the CPU)."""
         return contextlib.nullcontext()
 
+    def make_current(self) -> None:
+        """Make this backend's device the thread's for good, as a data-parallel rank's process does with its GPU
+        (a no-op on the CPU)."""
+
     @contextlib.contextmanager
     def allow_tf32(self, enabled: bool | None = True):
         """Inside the block, float32 matrix products use TF32 tensor cores (``enabled`` True) or not (False);

@@ -7,28 +7,27 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 from collections.abc import Callable
 from types import ModuleType
 
 from .base import Backend, Probe, Reduction, Stopwatch, Uniform
-from .cupy_probe import probe_gpu
+from .cupy_probe import probe_gpu, working_on
 from .cupy_probe import versions as versions  # the module's report for `gpudeep info`
 from .fusion import FUSERS, PRODUCTS_INTO
 
 
 class CupyBackend(Backend):
     """CuPy on one GPU. CuPy places new arrays and launches kernels on the thread's current device, so every
-    allocation here runs under this backend's device; copies to the host, synchronising, the memory pool,
-    TF32 and fused kernels are CuPy's."""
+    allocation and kernel here runs under ``on_device()``; making the backend leaves the thread's current device
+    as it was. Copies to the host, synchronising, the memory pool, TF32 and fused kernels are CuPy's."""
 
     on_gpu = True
 
     @classmethod
     def on(cls, cupy: ModuleType, index: int, reason: str) -> CupyBackend:
-        """The backend on GPU ``index``, which also becomes the thread's current device; from here on,
-        ``@elementwise`` functions called with ``cupy`` run fused."""
+        """The backend on GPU ``index``; from here on, ``@elementwise`` functions called with ``cupy`` run fused."""
         gpu = cupy.cuda.Device(index)
-        gpu.use()
         props = cupy.cuda.runtime.getDeviceProperties(index)
         gpu_name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         description = f"GPU {index}: {gpu_name}, {props['totalGlobalMem'] / 2**30:.1f} GiB"
@@ -44,7 +43,12 @@ class CupyBackend(Backend):
         return (self.xp.cuda.memory.OutOfMemoryError, MemoryError)
 
     def on_device(self):
-        return self.device
+        return working_on(self.xp, self.device.id)
+
+    def make_current(self) -> None:
+        """Make this GPU the thread's current device for good: a data-parallel rank's process works on its GPU
+        alone."""
+        self.device.use()
 
     def zeros(self, shape: tuple[int, ...], dtype):
         with self.on_device():
@@ -63,7 +67,8 @@ class CupyBackend(Backend):
         self.xp.cuda.get_current_stream().synchronize()
 
     def release_memory(self) -> None:
-        self.xp.get_default_memory_pool().free_all_blocks()
+        with self.on_device():  # the default pool frees the current device's blocks only
+            self.xp.get_default_memory_pool().free_all_blocks()
         self.xp.get_default_pinned_memory_pool().free_all_blocks()
 
     def _place(self, data, dtype):
@@ -131,6 +136,9 @@ class _EventStopwatch(Stopwatch):
 
     @contextlib.contextmanager
     def __call__(self):
+        while self.pending and self.pending[0][1].done:  # fold the blocks the GPU has finished: asks, never waits
+            start, stop = self.pending.pop(0)
+            self.done += self.cupy.cuda.get_elapsed_time(start, stop) / 1e3
         start, stop = self.cupy.cuda.Event(), self.cupy.cuda.Event()
         start.record()
         yield
@@ -196,8 +204,14 @@ def make(device, reason: str) -> CupyBackend:
 
 
 def device_of_rank(local_rank: int) -> int:
-    """A data-parallel rank takes the GPU of its index on its node."""
-    return local_rank
+    """A data-parallel rank takes the GPU of its index on its node, among the GPUs it sees: where a launcher shows
+    each rank its own GPU only (SLURM's ``--gpus-per-task=1``, a ``CUDA_VISIBLE_DEVICES`` per rank), that is its
+    GPU 0."""
+    try:
+        count = importlib.import_module("cupy").cuda.runtime.getDeviceCount()
+    except (ImportError, RuntimeError, OSError):  # no CuPy, or no GPU: the probe of the rank's GPU says why
+        return local_rank
+    return local_rank % count if count else local_rank
 
 
 def forget() -> None:

@@ -3,6 +3,8 @@ of CUDA (``gpudeep info``). Importing this module does not import CuPy; the prob
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import importlib
 from types import ModuleType
@@ -48,7 +50,7 @@ def probe_gpu(index: int = 0) -> Probe:
         return Probe(None, f"CuPy {version} is installed but sees {count} GPU(s), so there is no GPU {index}",
                          True, FIXES[cause])
     try:
-        with cupy.cuda.Device(index):
+        with working_on(cupy, index):
             a = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
             total = float(cupy.sum(a @ a.T))  # [[5, 14], [14, 50]] sums to 83: cuBLAS, and a kernel NVRTC compiles
     except _smoke_test_errors(cupy) as error:
@@ -61,6 +63,37 @@ def probe_gpu(index: int = 0) -> Probe:
         reason = f"CuPy {version} is installed but its smoke test gave {total} instead of 83 on GPU {index}"
         return Probe(None, reason, True, FIXES["smoke test"])
     return Probe(cupy, f"CuPy {version} passed its smoke test on GPU {index}", True)
+
+
+@contextlib.contextmanager
+def working_on(cupy: ModuleType, index: int):
+    """GPU ``index`` current inside the block (CuPy allocates and launches on the current device). After it, a
+    thread that was working on another GPU is back on that one (as CuPy's ``with Device`` leaves it); a thread
+    that had worked on none stays on this GPU: making device 0 current again would create a CUDA context there
+    (about 0.3-0.5 GiB, and an error where GPUs are exclusive to one process) for a GPU it does not use."""
+    previous = cupy.cuda.runtime.getDevice()
+    if previous == index:
+        yield
+        return
+    restore = thread_has_context()
+    cupy.cuda.Device(index).use()
+    try:
+        yield
+    finally:
+        if restore:
+            cupy.cuda.Device(previous).use()
+
+
+def thread_has_context() -> bool:
+    """Whether this thread has a current CUDA context, that is, has worked on a GPU: the driver's
+    ``cuCtxGetCurrent``, which CuPy does not wrap. True where the driver cannot be asked (then the previous device
+    is made current again, as CuPy would)."""
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")  # already loaded by CuPy's runtime
+    except OSError:
+        return True
+    context = ctypes.c_void_p()
+    return driver.cuCtxGetCurrent(ctypes.byref(context)) != 0 or context.value is not None
 
 
 def _no_gpu_cause(cupy: ModuleType, error) -> str:

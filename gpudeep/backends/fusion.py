@@ -1,7 +1,8 @@
 """What a library can do in fewer passes than the math as written, with the portable equivalent beside it:
 ``@elementwise`` marks a function of the math as one kernel where a library can fuse it (its backend
-registers how in ``FUSERS``); ``product_into`` writes a matrix product straight into a buffer's view where
-the library's ``matmul`` takes ``out=`` (its backend registers it in ``PRODUCTS_INTO``)."""
+registers how in ``FUSERS``); ``product_into`` and ``row_sums_into`` write a matrix product and a sum straight
+into a buffer's view where the library's ``matmul`` and ``sum`` take ``out=`` (its backend registers it in
+``PRODUCTS_INTO``): one kernel, no temporary."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ def product_into(xp, A, B, out) -> None:
         xp.matmul(A, B, out=out)
     else:
         out[...] = A @ B
+
+
+def row_sums_into(xp, A, out) -> None:
+    """out[...] = Σ A over its columns, ``(n, 1)`` for A ``(n, m)``: written straight into ``out`` where the
+    library can, assigned elsewhere."""
+    if xp in PRODUCTS_INTO:
+        xp.sum(A, axis=1, keepdims=True, out=out)
+    else:
+        out[...] = xp.sum(A, axis=1, keepdims=True)
 
 
 def elementwise(function: Callable) -> Callable:

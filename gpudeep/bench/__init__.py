@@ -48,7 +48,9 @@ def report(backend: Backend, parts=PARTS, *, quick: bool = False, repeats: int =
     return "\n\n".join(sections)
 
 
-def crossover_report(repeats: int) -> str:
-    """Where the GPU starts to beat the CPU, by width and batch (raises, with the reason, without a GPU)."""
+def crossover_report(repeats: int, *, quick: bool = False) -> str:
+    """Where the GPU starts to beat the CPU, by width and batch (raises, with the reason, without a GPU); ``quick``
+    times a small grid only (it proves the report runs)."""
     cpu, gpu = get_backend("numpy"), get_backend("cupy")
-    return crossover.crossover_markdown(crossover.crossover(cpu, gpu, repeats=repeats), environment(gpu))
+    grid = {"widths": (64, 256), "batches": (16, 128)} if quick else {}
+    return crossover.crossover_markdown(crossover.crossover(cpu, gpu, repeats=repeats, **grid), environment(gpu))

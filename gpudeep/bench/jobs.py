@@ -29,7 +29,7 @@ from ..network import Architecture, init_parameters
 from ..optim import Adam
 from ..training import Callback, train_step
 from . import images
-from .steps import median_seconds
+from .steps import median_seconds, torch_device
 
 WARMUP_ROWS = 2000
 
@@ -114,9 +114,9 @@ def fit_rows(backend: Backend, job: FitJob, *, libraries=("gpudeep", "pytorch", 
     X, y, held_out = job.data()
     count = 1 if backend.on_gpu else thread_count or threads.choose(job.architecture().step_flops(job.batch_size))
     fits = {"gpudeep": lambda X, y, epochs: _gpudeep_fit(backend, job, X, y, epochs, count)}
-    if "pytorch" in libraries and _torch_available():
-        fits["pytorch"] = lambda X, y, epochs: _torch_fit(job, X, y, epochs, "cuda" if backend.on_gpu else "cpu",
-                                                          count)
+    device = torch_device(backend.on_gpu)
+    if "pytorch" in libraries and device is not None:
+        fits["pytorch"] = lambda X, y, epochs: _torch_fit(job, X, y, epochs, device, count)
     if "scikit-learn" in libraries and not backend.on_gpu:
         fits["scikit-learn"] = lambda X, y, epochs: _sklearn_fit(job, X, y, epochs)
     rows = []
@@ -168,14 +168,6 @@ def _gpudeep_step_seconds(backend: Backend, job: FitJob, X, y, repeats: int = 20
     optimizer = Adam(job.learning_rate)
     return median_seconds(lambda: train_step(backend.xp, arch, params, optimizer, X_batch, Y_batch, l2=job.alpha),
                           backend.synchronize, repeats=repeats, warmup=10)
-
-
-def _torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _torch_fit(job: FitJob, X, y, epochs: int, device: str, thread_count: int) -> Fitted:

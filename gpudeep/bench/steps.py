@@ -126,12 +126,24 @@ def gpudeep_step(backend: Backend, net: Net, m: int) -> Callable[[], object]:
     return lambda: train_step(xp, arch, params, optimizer, X, Y)
 
 
-def torch_step(net: Net, m: int, device: str):
-    """The same step in PyTorch eager mode, or None when PyTorch is not installed."""
+def torch_device(on_gpu: bool) -> str | None:
+    """Where PyTorch's rows run beside a backend: "cuda" beside a GPU, "cpu" beside the CPU; None where PyTorch is
+    not installed, or has no CUDA beside a GPU (a CPU build): those rows are left out."""
     try:
         import torch
     except ImportError:
         return None
+    if on_gpu:
+        return "cuda" if torch.cuda.is_available() else None
+    return "cpu"
+
+
+def torch_step(net: Net, m: int, device: str | None):
+    """The same step in PyTorch eager mode on ``device``, or None without one (see ``torch_device``)."""
+    if device is None:
+        return None
+    import torch
+
     layers = []
     sizes = net.layer_sizes
     for l in range(1, len(sizes)):
@@ -206,7 +218,7 @@ def run(backend: Backend, nets=NETS, *, repeats: int = 20, libraries=("gpudeep",
             flops = net.architecture().step_flops(m)
             steps = {"gpudeep": gpudeep_step(backend, net, m)}
             if "pytorch" in libraries:
-                steps["pytorch"] = torch_step(net, m, "cuda" if on_gpu else "cpu")
+                steps["pytorch"] = torch_step(net, m, torch_device(on_gpu))
             if "scikit-learn" in libraries and not on_gpu:
                 steps["scikit-learn"] = sklearn_step(net, m)
             if on_gpu:

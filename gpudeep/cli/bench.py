@@ -14,7 +14,8 @@ PARTS = ("step", "fit", "train")  # what it times (gpudeep.bench.PARTS, without 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     backend_argument(parser)
-    parser.add_argument("--quick", action="store_true", help="tiny nets and jobs only: proves the suite runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny nets, jobs and crossover grid only: proves the suite runs")
     parser.add_argument("--only", action="append", choices=PARTS, default=None,
                         help="run only this part: step (one training step), fit (a whole MNIST-sized fit), "
                              "train (the train command, quiet and next to busy processes); repeatable")
@@ -32,7 +33,7 @@ def run(args) -> int:
     from .. import bench
 
     if args.crossover:
-        text = bench.crossover_report(args.repeats)
+        text = bench.crossover_report(args.repeats, quick=args.quick)
     else:
         text = bench.report(get_backend(args.backend), args.only or bench.PARTS, quick=args.quick,
                             repeats=args.repeats, without=args.without, fit_threads=args.fit_threads)

@@ -98,7 +98,8 @@ def put_set_weights(model, *, keep: bool) -> None:
                 raise ValueError(f"{what}[{l - 1}] must have shape {shape[::-1] if position == 0 else shape[:1]} "
                                  f"for this network, got {np.shape(array)}")
             host[name] = value
-    params.put_back(Parameters.from_host(model.backend_, layout, host, model.dtype_, params.running_layout))
+    with model.backend_.on_device():
+        params.put_back(Parameters.from_host(model.backend_, layout, host, model.dtype_, params.running_layout))
 
 
 def sklearn_order(params: Parameters) -> np.ndarray:

@@ -173,7 +173,8 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
         namespaces.check_same_as_fit(self, X, "predict_log_proba")
         probabilities = self._probabilities(X)
         with np.errstate(divide="ignore"):
-            return namespaces.returned(probabilities.__array_namespace__().log(probabilities), namespaces.source_of(X))
+            xp = namespaces.namespace_of(probabilities, self.backend_)
+            return namespaces.returned(xp.log(probabilities), namespaces.source_of(X))
 
     def predict(self, X):
         """The most probable class of each sample, as labels from ``classes_``; for multilabel y, the indicator
@@ -181,14 +182,14 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
         not numbers: a NumPy array)."""
         namespaces.check_same_as_fit(self, X, "predict")
         probabilities = self._probabilities(X)
-        xp = probabilities.__array_namespace__()
+        xp = namespaces.namespace_of(probabilities, self.backend_)
         if self._multilabel:
             labels = xp.astype(probabilities > 0.5, xp.int64)
         elif xp is np or self.classes_.dtype.kind not in "biuf":
             index = xp.argmax(probabilities, axis=1)
             labels = self.classes_[index if xp is np else self.backend_.to_numpy(index)]
         else:  # numeric labels are looked up where the probabilities are
-            labels = xp.take(xp.asarray(self.classes_, device=probabilities.device), xp.argmax(probabilities, axis=1))
+            labels = xp.take(self.backend_.asarray(self.classes_), xp.argmax(probabilities, axis=1))
         return namespaces.returned(labels, namespaces.source_of(X))
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -203,7 +204,7 @@ class DeepClassifier(ClassifierMixin, _DeepNetwork):
 
     def _probabilities_from(self, A_L):
         """``predict_proba`` from the network's output A[L] ``(n_samples, n[L])``, in its namespace."""
-        xp = A_L.__array_namespace__()
+        xp = namespaces.namespace_of(A_L, self.backend_)
         if len(self.classes_) == 1:  # a single class seen: it is certain
             return xp.ones_like(A_L)
         return xp.concat([1 - A_L, A_L], axis=1) if self.n_outputs_ == 1 and not self._multilabel else A_L

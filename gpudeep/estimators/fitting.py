@@ -235,7 +235,10 @@ def scale(model, X: np.ndarray) -> np.ndarray:
     if mean is None:
         return X
     source = namespaces.source_of(X)
-    if source is not None:  # in another namespace (on the device, in a graph): the host statistics go there
+    if namespaces.on_backend(model.backend_, source):  # on the backend's device: the host statistics go there
+        mean, scale_ = (model.backend_.asarray(a, model.backend_.dtype_name(X)) for a in (mean, model.input_scale_))
+        return (X - mean) / scale_
+    if source is not None:  # in another namespace (in a graph, for export)
         mean, scale_ = (source.xp.asarray(a, dtype=X.dtype, device=source.device) for a in (mean, model.input_scale_))
         return (X - mean) / scale_
     return (X - mean.astype(X.dtype)) / model.input_scale_.astype(X.dtype)

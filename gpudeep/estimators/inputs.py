@@ -9,7 +9,7 @@ import contextlib
 import numpy as np
 from scipy import sparse
 
-from ..backends import Backend
+from ..backends import Backend, array_library
 from ..training import Callback
 
 # scikit-learn's input checks name the problem; these add the fix where they do not
@@ -44,7 +44,7 @@ def device_rows(backend: Backend, host, dtype: str):
     C-contiguous ``dtype`` array (rows gather cheaply)."""
     if sparse.issparse(host):
         host = host.toarray()
-    if hasattr(host, "__array_namespace__") and not isinstance(host, np.ndarray):  # already the backend's
+    if not isinstance(host, np.ndarray) and array_library(host) == backend.name:  # the backend's own, on its device
         return backend.asarray(host, dtype)
     return backend.asarray(np.ascontiguousarray(host, dtype=dtype))
 
@@ -57,9 +57,9 @@ class SparseRows:
         self.backend, self.X, self.dtype_name = backend, sparse.csr_array(X), dtype
         self.shape, self.dtype = X.shape, backend.dtype(dtype)
 
-    def rows(self, batch):
-        """The rows of indices ``batch`` (a device array) as a dense device array ``(len(batch), n)``."""
-        return device_rows(self.backend, self.X[self.backend.to_numpy(batch)], self.dtype_name)
+    def rows(self, indices: np.ndarray):
+        """The rows of host ``indices`` as a dense device array ``(len(indices), n)``."""
+        return device_rows(self.backend, self.X[indices], self.dtype_name)
 
     def dense(self):
         return device_rows(self.backend, self.X, self.dtype_name)

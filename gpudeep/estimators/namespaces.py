@@ -8,33 +8,57 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backends import array_library
+
 
 @dataclass(frozen=True)
 class Source:
-    """Where an input array lives: its Array API namespace and its device."""
+    """Where an input array lives: its library ("cupy", "torch", ...), its device, and the array itself, from
+    which its Array API namespace is found when a result must be made there (``xp``)."""
 
-    xp: object
+    library: str
     device: object
+    array: object
+
+    @property
+    def xp(self):
+        """The input's Array API namespace: the one it names, else the one array_api_compat gives its library
+        (CuPy's arrays and PyTorch's name none)."""
+        return namespace_of(self.array)
 
 
 def source_of(array) -> Source | None:
     """Where a non-NumPy Array API array (CuPy's, array_api_strict's, PyTorch's, ...) lives; None for NumPy arrays
-    and other host data (lists, DataFrames, sparse matrices). An array that names its namespace is taken at its
-    word; a library that does not (PyTorch) gets the namespace scikit-learn's array_api_compat gives it."""
+    and other host data (lists, DataFrames, sparse matrices)."""
     if isinstance(array, np.ndarray):
         return None
+    if not hasattr(array, "__array_namespace__"):
+        from sklearn.externals import array_api_compat
+
+        if not array_api_compat.is_array_api_obj(array):
+            return None
+    return Source(array_library(array), array.device, array)
+
+
+def namespace_of(array, backend=None):
+    """The Array API namespace to compute on ``array`` with: NumPy for NumPy's, the backend's ``xp`` for the
+    backend's own (which is what its fused kernels are registered for), else the one it names or
+    array_api_compat gives it."""
+    if isinstance(array, np.ndarray):
+        return np
+    if backend is not None and array_library(array) == backend.name:
+        return backend.xp
     if hasattr(array, "__array_namespace__"):
-        return Source(array.__array_namespace__(), array.device)
+        return array.__array_namespace__()
     from sklearn.externals import array_api_compat
 
-    if not array_api_compat.is_array_api_obj(array):
-        return None
-    return Source(array_api_compat.array_namespace(array), array_api_compat.device(array))
+    return array_api_compat.array_namespace(array)
 
 
 def on_backend(backend, source: Source | None) -> bool:
-    """Whether arrays from ``source`` are the backend's own kind: they reach its device without the host."""
-    return source is not None and source.xp is backend.xp
+    """Whether arrays from ``source`` are the backend's own kind (told by their library, as ``Backend.asarray``
+    tells them): they reach its device without the host."""
+    return source is not None and source.library == backend.name
 
 
 def to_host(array) -> np.ndarray:
@@ -59,8 +83,12 @@ def returned(result, source: Source | None):
     for host input."""
     if source is None:
         return result if isinstance(result, np.ndarray) else np.asarray(result)
-    if source_of(result) is not None and result.__array_namespace__() is source.xp:
-        return result if result.device == source.device else result.to_device(source.device)
+    if array_library(result) == source.library:
+        if result.device == source.device:
+            return result
+        from sklearn.externals import array_api_compat
+
+        return array_api_compat.to_device(result, source.device)
     values = host(result)
     if values.dtype.kind not in "biuf":  # labels such as strings: no Array API dtype holds them
         return values
@@ -95,7 +123,7 @@ def checked_on_device(model, X, *, reset: bool):
 def where(array) -> tuple[str, str]:
     """(namespace, device) of an input, by name: ("numpy", "cpu") for host data."""
     source = source_of(array)
-    return ("numpy", "cpu") if source is None else (source.xp.__name__, str(source.device))
+    return ("numpy", "cpu") if source is None else (source.library, str(source.device))
 
 
 def check_same_as_fit(model, X, method: str) -> None:

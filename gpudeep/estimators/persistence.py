@@ -214,7 +214,8 @@ def load_checkpoint(path, model) -> None:
              f"{list(fitting[2])} in {fitting[3]}")
     if "classes" in arrays and not np.array_equal(arrays["classes"], model.classes_):
         fail(f"checkpoint classes {arrays['classes'].tolist()} differ from the data's")
-    checkpoint.restore(model.backend_, state, metadata["checkpoint"], arrays, metadata["dtype"], fail)
+    with model.backend_.on_device():
+        checkpoint.restore(model.backend_, state, metadata["checkpoint"], arrays, metadata["dtype"], fail)
 
 
 def checkpoint_writer(model, path, run: dict | None = None) -> EveryEpoch:

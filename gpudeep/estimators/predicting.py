@@ -38,8 +38,6 @@ def output(model, X):
             X_chunk = device_rows(backend, X[start:min(start + rows, X.shape[0]), ...], model.dtype_)
             A_L = forward(backend.xp, state.arch, state.params, X_chunk.T).A[state.arch.L]
             outputs.append(A_L.T if on_device else np.ascontiguousarray(backend.to_numpy(A_L).T))
-    if len(outputs) > 1:
-        backend.release_memory()  # a large input: give the pool's blocks back
     if on_device:
         return backend.xp.concat(outputs, axis=0)
     return np.concatenate(outputs) if outputs else np.empty((0, state.arch.layer_sizes[-1]), model.dtype_)

@@ -76,7 +76,8 @@ def stochastic(model, backend, state: TrainingState, data: DeviceFit, group, sto
     epoch). stopper: the stopping rule, or None (``partial_fit`` trains its one epoch)."""
     root = group is None or group.is_root  # only rank 0 reports and writes files
     writer = checkpoint_writer(model, model.checkpoint_path) if model.checkpoint_path is not None and root else None
-    last_epoch = LastFinishedEpoch(state, backend)
+    with backend.on_device():  # its copy of the parameters, on their GPU
+        last_epoch = LastFinishedEpoch(state, backend)
     for callback in callbacks:
         callback.set_model(model)
     ranks = contextlib.nullcontext() if group is None else group.ending_the_job_on_failure()
@@ -102,7 +103,8 @@ def kept_at_the_last_epoch_if_interrupted(model, last_epoch: LastFinishedEpoch, 
     try:
         yield
     except KeyboardInterrupt:
-        last_epoch.restore(model.state_)
+        with model.backend_.on_device():
+            last_epoch.restore(model.state_)
         model.n_iter_ = model.state_.epoch
         attributes.record(model, model.state_.history, group, has_validation=validation is not None)
         raise

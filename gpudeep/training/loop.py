@@ -18,12 +18,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..backends import Backend
-from ..network import compute_cost, forward
+from ..network import forward
 from ..optim import dropout_masks
 from .callbacks import Callback
 from .progress import Progress
 from .state import History, TrainingDivergedError, TrainingState
 from .step import Step
+
+VALIDATION_MEMORY_BYTES = 256 * 2**20  # device memory the validation data's forward pass may use at once
 
 
 def train(
@@ -50,7 +52,8 @@ def train(
     """Run ``epochs`` more epochs of mini-batch training on device arrays X ``(m, n[0])``, Y ``(m, n[L])``.
 
     X and Y hold samples as rows (C-contiguous, so that gathering a batch's rows is cheap); X may instead be
-    kept on the host by an object with ``shape``, ``dtype`` and ``rows(batch)`` (a sparse X's dense rows);
+    kept on the host by an object with ``shape``, ``dtype`` and ``rows(indices)`` (a sparse X's dense rows on
+    the device, for host indices);
     each batch reaches the math as ``X_batch.T``, ``(n[0], m_batch)``.
     sample_weight: a device array ``(m,)`` weighting each sample's loss (the batch's rows reach the math
     as s ``(1, m_batch)``), or None.
@@ -83,8 +86,8 @@ def train(
             state.optimizer.learning_rate = schedule(state.epoch, state.samples)
         with memory_guard, backend.computing(state.arch.step_flops(rows_per_step), n_jobs):
             for _ in progress:
-                costs, scores = _run_epoch(backend, state, X, Y, **settings)
-                logs = _epoch_logs(backend, state, costs, scores, validation, score, step)
+                costs, scores, shares = _run_epoch(backend, state, X, Y, **settings)
+                logs = _epoch_logs(backend, state, costs, scores, shares, validation, score, step)
                 if schedule is not None:
                     state.optimizer.learning_rate = schedule(state.epoch, state.samples)
                 for name, value in logs.items():
@@ -110,54 +113,79 @@ def _end(callbacks: Sequence[Callback], state: TrainingState, backend: Backend, 
 def _run_epoch(backend: Backend, state: TrainingState, X, Y, *, batch_size, shuffle, l2, dropout, draw, score,
                step: Step, sample_weight):
     """One pass over X ``(m, n[0])``, Y ``(m, n[L])`` in shuffled mini-batches of rows; returns the steps'
-    (costs, scores) on the device, each weighted by the share of the epoch's rows this process trained on.
+    costs and scores on the device, and each step's share of the epoch's rows that this process trained on (the
+    host weights them after the epoch's one transfer: no kernel per step).
     draw: the run's ``backend.uniform`` for the dropout masks, reseeded here from the state's generator."""
     xp, arch, m = backend.xp, state.arch, X.shape[0]
     dtype = backend.dtype_name(X)
-    order = backend.asarray(state.rng.permutation(m) if shuffle else np.arange(m))
+    permutation = state.rng.permutation(m) if shuffle else np.arange(m)
+    order = backend.asarray(permutation)
     if dropout:
         draw.seed(int(state.rng.integers(2**63)))
-    costs, scores = [], []
+    costs, scores, shares = [], [], []
     for start in range(0, m, batch_size):
         batch = step.shard(order[start:min(start + batch_size, m)])  # a stop past the end: undefined in the Array API
-        X_batch, Y_batch = _rows(xp, X, batch).T, xp.take(Y, batch, axis=0).T  # (n, m_batch), views
+        rows = step.shard(permutation[start:min(start + batch_size, m)]) if hasattr(X, "rows") else batch
+        X_batch, Y_batch = _rows(xp, X, rows).T, xp.take(Y, batch, axis=0).T  # (n, m_batch), views
         m_batch = X_batch.shape[1]
-        masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype) if dropout else None
+        masks = None  # a part of a batch that holds no rows (more processes than rows left) draws none
+        if dropout and m_batch:
+            masks = dropout_masks(backend, draw, arch.layer_sizes, m_batch, dropout, dtype)
         s = None if sample_weight is None else xp.reshape(xp.take(sample_weight, batch), (1, m_batch))
         cost, A_L = step(xp, arch, state.params, state.optimizer, X_batch, Y_batch, l2=l2, masks=masks, s=s)
-        costs.append(cost * (m_batch / m))
+        costs.append(cost)
+        shares.append(m_batch / m)
         if score is not None:  # a part of a batch can hold no rows (more processes than rows left): it scores 0
-            scores.append(score(xp, A_L, Y_batch) * (m_batch / m) if m_batch else xp.zeros((), dtype=X.dtype))
+            scores.append(score(xp, A_L, Y_batch) if m_batch else xp.zeros((), dtype=X.dtype))
         state.step += 1
     state.epoch += 1
     state.samples += m
-    return costs, scores
+    return costs, scores, np.asarray(shares)
 
 
 def _rows(xp, X, batch):
     """X's rows of indices ``batch``: gathered on the device, or made dense from a sparse X kept on the host
-    (an object with ``rows(batch)``, such as ``gpudeep.estimators.inputs.SparseRows``)."""
+    (an object with ``rows(batch)``, such as ``gpudeep.estimators.inputs.SparseRows``, given the host's indices:
+    nothing waits for the device to send them back)."""
     return X.rows(batch) if hasattr(X, "rows") else xp.take(X, batch, axis=0)
 
 
-def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: list, validation, score,
-                step: Step) -> dict:
+def _output_layer(xp, state: TrainingState, X_val):
+    """(Z[L], A[L]) ``(n[L], m_val)`` of the validation rows ``(m_val, n[0])``, forward in chunks of rows whose
+    layers fit in ``VALIDATION_MEMORY_BYTES``: only the output layer is kept of each."""
+    sizes = state.arch.layer_sizes
+    itemsize = 4 if X_val.dtype == xp.float32 else 8
+    rows = max(1, VALIDATION_MEMORY_BYTES // (itemsize * (sizes[0] + 2 * sum(sizes[1:]))))
+    Z, A = [], []
+    for start in range(0, X_val.shape[0], rows):
+        cache = forward(xp, state.arch, state.params, X_val[start:min(start + rows, X_val.shape[0]), :].T)
+        Z.append(cache.Z[state.arch.L])
+        A.append(cache.A[state.arch.L])
+    if len(Z) == 1:
+        return Z[0], A[0]
+    return xp.concat(Z, axis=1), xp.concat(A, axis=1)
+
+
+def _epoch_logs(backend: Backend, state: TrainingState, costs: list, scores: list, shares: np.ndarray, validation,
+                score, step: Step) -> dict:
     """The epoch's metrics, moved to the host in one transfer; raises if anything diverged.
 
-    costs, scores: each step's cost and score on the device, weighted by its share of the epoch's samples.
+    costs, scores: each step's cost and score on the device; shares: each step's share of the epoch's samples.
     """
     xp = backend.xp
     params = state.params
     finite = xp.all(xp.isfinite(params.flat)) & xp.all(xp.isfinite(params.running_flat))
     values = [xp.astype(finite, costs[0].dtype)]
     if validation is not None:
-        X_val, Y_val = (rows.T for rows in validation)
-        cache = forward(xp, state.arch, state.params, X_val)
-        values.append(compute_cost(xp, state.arch, cache, Y_val))
+        X_val, Y_val = validation
+        Z_L, A_L = _output_layer(xp, state, X_val)
+        values.append(state.arch.loss_function.cost(xp, Z_L, A_L, Y_val.T, None))
         if score is not None:
-            values.append(score(xp, cache.A[state.arch.L], Y_val))
-    host = backend.to_numpy(xp.stack(costs + scores + values))
+            values.append(score(xp, A_L, Y_val.T))
+    host = backend.to_numpy(xp.stack(costs + scores + values)).astype(np.float64)
     n_steps = len(costs)
+    host[:n_steps] *= shares
+    host[n_steps:n_steps + len(scores)] *= shares[:len(scores)]
     host[:n_steps + len(scores)] = step.total(host[:n_steps + len(scores)])
     per_step, (weights_finite, *val) = host[:n_steps], host[n_steps + len(scores):]
     logs = {"loss": float(per_step.sum(dtype=np.float64))}

@@ -48,7 +48,8 @@ def fake_cupy(monkeypatch, device_count, smoke_test=None, driver=12090):
     """Install a stand-in ``cupy`` whose device count is ``device_count()`` (which may raise), whose ``arange`` is
     ``smoke_test``, and whose driver supports CUDA ``driver`` (0: no driver installed)."""
     runtime = types.SimpleNamespace(getDeviceCount=device_count, CUDARuntimeError=CUDARuntimeError,
-                                    driverGetVersion=lambda: driver, runtimeGetVersion=lambda: 12090)
+                                    driverGetVersion=lambda: driver, runtimeGetVersion=lambda: 12090,
+                                    getDevice=lambda: 0)
     module = types.ModuleType("cupy")
     module.__version__ = "0.0-fake"
     compiler = types.SimpleNamespace(CompileException=CompileException)

@@ -46,6 +46,7 @@ CASES = {
     "rmsprop": (optim._rmsprop_step, ["Z", "Z", "S", 0.01, 0.9, 0.1, 1e-8]),
     "adam": (optim._adam_step, ["Z", "Z", "Z", "S", 0.9, 0.1, 0.999, 0.001, 0.003, 1e-8]),
     "l2_gradient": (network._add_scaled, ["Z", "Z", 0.01]),
+    "dropout_mask": (optim._inverted_dropout_mask, ["S", 0.8]),
     "batch_norm_running": (layers._blend, ["b", "b", 0.9, 0.1]),
     "batch_norm_standardized": (layers._standardized, ["Z", "b", "b"]),
     "batch_norm_backward": (layers._through_batch_statistics, ["Z", "Z", "b", "b", "b"]),
