@@ -679,6 +679,11 @@ class NcclCommunicator:
             MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, send._data, op=MPI.SUM)
 
 
+def show_config(*, _full=False):
+    print(f"CuPy Version          : {VERSION} (the NumPy test double of CuPy)\nNumPy Version         : "
+          f"{np.__version__}\nDevice count          : {STATE.device_count}")
+
+
 class PerformanceWarning(RuntimeWarning):
     """CuPy's warning of a slow path taken (cupy._util.PerformanceWarning)."""
 
@@ -719,8 +724,8 @@ def modules() -> dict[str, types.ModuleType]:
                    NcclCommunicator=NcclCommunicator, NCCL_SUM=NCCL_SUM, NCCL_FLOAT32=NCCL_FLOAT32,
                    NCCL_FLOAT64=NCCL_FLOAT64)
     graph = _module("cupy.cuda.graph", Graph=Graph)
-    cuda = _module("cupy.cuda", Device=Device, Stream=Stream, Event=Event, get_current_stream=get_current_stream, graph=graph,
-                   get_elapsed_time=get_elapsed_time, runtime=runtime, memory=memory, compiler=compiler)
+    cuda = _module("cupy.cuda", Device=Device, Stream=Stream, Event=Event, get_current_stream=get_current_stream,
+                   get_elapsed_time=get_elapsed_time, runtime=runtime, memory=memory, compiler=compiler, graph=graph)
     random = _module("cupy.random", RandomState=RandomState)
     linalg = _module("cupy._core._routines_linalg", get_compute_type=get_compute_type,
                      set_compute_type=set_compute_type, COMPUTE_TYPE_DEFAULT=COMPUTE_TYPE_DEFAULT,
@@ -728,8 +733,9 @@ def modules() -> dict[str, types.ModuleType]:
     core = _module("cupy._core", _routines_linalg=linalg)
     util = _module("cupy._util", PerformanceWarning=PerformanceWarning)
     cupyx = _module("cupyx", allow_synchronize=allow_synchronize, DeviceSynchronized=DeviceSynchronized)
-    cupy = _module("cupy", __version__=VERSION, _util=util, ndarray=ndarray, float32=np.float32, float64=np.float64, int64=np.int64,
-                   asarray=asarray, asnumpy=asnumpy, zeros=zeros, arange=arange, matmul=matmul, fuse=fuse, cuda=cuda,
+    cupy = _module("cupy", __version__=VERSION, _util=util, ndarray=ndarray, float32=np.float32, float64=np.float64,
+                   int64=np.int64, show_config=show_config, asarray=asarray, asnumpy=asnumpy, zeros=zeros,
+                   arange=arange, matmul=matmul, fuse=fuse, cuda=cuda,
                    random=random, _core=core, get_default_memory_pool=get_default_memory_pool,
                    get_default_pinned_memory_pool=get_default_pinned_memory_pool, **functions)
     curand = _module("cupy_backends.cuda.libs.curand", CURAND_RNG_PSEUDO_PHILOX4_32_10=CURAND_RNG_PSEUDO_PHILOX4_32_10)
