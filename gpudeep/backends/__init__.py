@@ -10,8 +10,8 @@ A module for a further Array-API library (PyTorch, JAX, ...) is one file here an
 - ``probe(device) -> Probe``: whether the library runs here and on ``device`` (its device request: an
   index, a name or None), why not and the fix for that cause; ``ValueError`` for a request it cannot mean.
 - ``make(device, reason) -> Backend``: the backend on that device. Its class is ``Backend`` or a subclass
-  overriding what the library does differently: placement (``_place``, ``zeros``, ``on_device``), host
-  copies (``_host``), ``synchronize``, ``uniform`` (its random generator), ``stopwatch`` (its timer),
+  overriding what the library does differently: placement (``_place``, ``zeros``, ``on_device``,
+  ``make_current``), host copies (``_host``), ``synchronize``, ``uniform`` (its random generator), ``stopwatch`` (its timer),
   ``reduction`` (how ranks sum its arrays), ``release_memory``, TF32 (``_set_tf32``), ``versions``; and,
   where it fuses elementwise kernels, an entry in ``fusion.FUSERS`` for its namespace.
 - ``versions() -> list[str]``: ``gpudeep info``'s lines on the library, importable or not.
