@@ -11,8 +11,9 @@ A module for a further Array-API library (PyTorch, JAX, ...) is one file here an
   index, a name or None), why not and the fix for that cause; ``ValueError`` for a request it cannot mean.
 - ``make(device, reason) -> Backend``: the backend on that device. Its class is ``Backend`` or a subclass
   overriding what the library does differently: placement (``_place``, ``zeros``, ``on_device``,
-  ``make_current``), host copies (``_host``), ``synchronize``, ``uniform`` (its random generator), ``stopwatch`` (its timer),
-  ``reduction`` (how ranks sum its arrays), ``release_memory``, TF32 (``_set_tf32``), ``versions``; and,
+  ``make_current``), host copies (``_host``), ``synchronize``, ``uniform`` (its random generator),
+  ``stopwatch`` (its timer), ``reduction`` (how ranks sum its arrays), ``release_memory``, TF32 (``_set_tf32``),
+  ``versions``; and,
   where it fuses elementwise kernels, an entry in ``fusion.FUSERS`` for its namespace.
 - ``versions() -> list[str]``: ``gpudeep info``'s lines on the library, importable or not.
 - optionally ``device_of_rank(local_rank)``: the device request of a data-parallel rank, for a library
