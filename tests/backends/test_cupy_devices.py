@@ -10,6 +10,7 @@ import warnings
 import cupy_double
 import numpy as np
 import pytest
+from properties import HealthCheck, given, settings, st
 from sklearn.datasets import load_digits
 
 from gpudeep import DeepClassifier, get_backend
@@ -153,3 +154,41 @@ def test_the_double_refuses_numpy_operands_as_cupy_does(double):
     with pytest.raises(BufferError, match="ask for a copy"):
         np.from_dlpack(on_gpu, device="cpu")
     assert np.from_dlpack(on_gpu, device="cpu", copy=True).tolist() == [1.0, 1.0, 1.0]
+
+
+OPERATIONS = ("fit", "partial_fit", "predict", "set coefs_", "release")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(user=st.sampled_from([None, 0, 1, 2]), gpu=st.integers(0, 2),
+       operations=st.lists(st.sampled_from(OPERATIONS), min_size=1, max_size=4))
+def test_whatever_a_user_does_the_work_stays_on_the_backends_gpu(user, gpu, operations):
+    """Drawn: the device the user works on (None: none), the backend's GPU of three, and a sequence of what a user
+    does with the model. After each: no array crossed GPUs (the double has no peer access), the user's device is
+    still current, and no GPU but the user's and the backend's has a context."""
+    with cupy_double.installed(device_count=3) as double:
+        import cupy
+
+        double.p2p = False
+        if user is not None:
+            cupy.cuda.Device(user).use()
+            cupy.zeros(1)
+        backend = get_backend("cupy", device=gpu)
+        model = DeepClassifier(**SETTINGS | {"max_iter": 1}, backend=backend)
+        for operation in ["fit", *operations]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                if operation == "fit":
+                    model.fit(X, y)
+                elif operation == "partial_fit":
+                    model.partial_fit(X, y)
+                elif operation == "predict":
+                    model.predict_proba(X)
+                elif operation == "set coefs_":
+                    model.coefs_ = [W * 0.9 for W in model.coefs_]
+                    model.partial_fit(X, y)
+                else:
+                    backend.release_memory()
+            assert double.current == (gpu if user is None else user)
+            assert double.contexts <= {gpu, user}
+        assert {model.state_.params.flat._device} == {gpu}
