@@ -107,6 +107,12 @@ class Architecture:
         """Floating-point operations of the forward products on m samples: 2·Σ n[l]·n[l-1]·m."""
         return 2.0 * sum(n * n_prev for n_prev, n in zip(self.layer_sizes[:-1], self.layer_sizes[1:])) * m
 
+    def forward_rows(self, memory_bytes: int, dtype: str) -> int:
+        """Samples per forward pass so that its input, every Z[l] and A[l] fit in ``memory_bytes`` of ``dtype``
+        (at least one)."""
+        sizes = self.layer_sizes
+        return max(1, memory_bytes // (np.dtype(dtype).itemsize * (sizes[0] + 2 * sum(sizes[1:]))))
+
     def step_flops(self, m: int) -> float:
         """Of a training step's products on m samples: 6·Σ n[l]·n[l-1]·m (forward 2, backward 4)."""
         return 3.0 * self.forward_flops(m)

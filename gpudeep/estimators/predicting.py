@@ -45,6 +45,4 @@ def output(model, X):
 
 def chunk_rows(model) -> int:
     """Rows per forward pass so that its input, Z[l] and A[l] fit in PREDICT_MEMORY_BYTES."""
-    sizes = model.state_.arch.layer_sizes
-    bytes_per_row = np.dtype(model.dtype_).itemsize * (sizes[0] + 2 * sum(sizes[1:]))
-    return max(1, PREDICT_MEMORY_BYTES // bytes_per_row)
+    return model.state_.arch.forward_rows(PREDICT_MEMORY_BYTES, model.dtype_)

@@ -153,9 +153,7 @@ def _rows(xp, X, batch):
 def _output_layer(xp, state: TrainingState, X_val):
     """(Z[L], A[L]) ``(n[L], m_val)`` of the validation rows ``(m_val, n[0])``, forward in chunks of rows whose
     layers fit in ``VALIDATION_MEMORY_BYTES``: only the output layer is kept of each."""
-    sizes = state.arch.layer_sizes
-    itemsize = 4 if X_val.dtype == xp.float32 else 8
-    rows = max(1, VALIDATION_MEMORY_BYTES // (itemsize * (sizes[0] + 2 * sum(sizes[1:]))))
+    rows = state.arch.forward_rows(VALIDATION_MEMORY_BYTES, "float32" if X_val.dtype == xp.float32 else "float64")
     Z, A = [], []
     for start in range(0, X_val.shape[0], rows):
         cache = forward(xp, state.arch, state.params, X_val[start:min(start + rows, X_val.shape[0]), :].T)
